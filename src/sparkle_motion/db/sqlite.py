@@ -1,0 +1,121 @@
+"""SQLite connection helpers and the store's schema (the spec's ``get_conn``/``ensure_schema``).
+
+Connections use WAL (readers never block the writer, so two runs can share one workspace),
+foreign keys, and a busy timeout so that concurrent writers wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA_DDL = """
+CREATE TABLE IF NOT EXISTS schema_info (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY,
+  plan_id TEXT NOT NULL,
+  plan_json TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'queued',
+  profile TEXT,
+  owner_pid INTEGER,
+  owner_host TEXT,
+  heartbeat_at REAL,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  summary TEXT,
+  output_uri TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_plan ON runs(plan_id);
+CREATE TABLE IF NOT EXISTS step_records (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT REFERENCES runs(run_id) ON DELETE CASCADE,
+  plan_id TEXT NOT NULL,
+  step_id TEXT NOT NULL,
+  step_type TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  cache_key TEXT,
+  artifact_uri TEXT,
+  error_type TEXT,
+  updated_at REAL NOT NULL,
+  record_json TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS step_records_run_step ON step_records(run_id, step_id);
+CREATE INDEX IF NOT EXISTS step_records_cache ON step_records(cache_key);
+CREATE TABLE IF NOT EXISTS artifacts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sha256 TEXT NOT NULL,
+  uri TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  metadata_json TEXT NOT NULL DEFAULT '{}',
+  plan_id TEXT,
+  run_id TEXT,
+  step_id TEXT,
+  cache_key TEXT,
+  created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artifacts_sha ON artifacts(sha256);
+CREATE INDEX IF NOT EXISTS artifacts_uri ON artifacts(uri);
+CREATE INDEX IF NOT EXISTS artifacts_cache ON artifacts(cache_key);
+CREATE TABLE IF NOT EXISTS memory_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts REAL NOT NULL,
+  event_type TEXT NOT NULL,
+  plan_id TEXT,
+  run_id TEXT,
+  step_id TEXT,
+  payload_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS memory_events_run ON memory_events(run_id, ts);
+CREATE INDEX IF NOT EXISTS memory_events_plan ON memory_events(plan_id, ts);
+CREATE TABLE IF NOT EXISTS review_requests (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_at REAL NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  artifact_uri TEXT,
+  reason TEXT NOT NULL,
+  report_json TEXT NOT NULL DEFAULT '{}',
+  plan_id TEXT,
+  run_id TEXT,
+  step_id TEXT,
+  resolved_at REAL,
+  resolution TEXT
+);
+CREATE INDEX IF NOT EXISTS review_requests_status ON review_requests(status, created_at);
+CREATE TABLE IF NOT EXISTS recent_phash (
+  phash TEXT PRIMARY KEY,
+  uri TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  last_seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS recent_phash_seen ON recent_phash(last_seen_at);
+"""
+
+
+def get_conn(path: str | Path) -> sqlite3.Connection:
+    """Open (creating folders) a connection in WAL mode with foreign keys on."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(p), timeout=30.0, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection, ddl: str = SCHEMA_DDL) -> None:
+    """Create the tables if missing (idempotent) and record the schema version."""
+    conn.executescript(ddl)
+    conn.execute(
+        "INSERT OR IGNORE INTO schema_info(key, value) VALUES ('version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+    conn.commit()

@@ -1,0 +1,275 @@
+"""The store: typed operations on the workspace database.
+
+One ``Store`` per database file per process (:func:`get_store`); each thread gets its own
+SQLite connection, and WAL plus a busy timeout let several processes share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sparkle_motion.db.sqlite import ensure_schema, get_conn
+from sparkle_motion.types import StepExecutionRecord
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+class Store:
+    """Runs, step records, artifacts, memory events and review requests."""
+
+    def __init__(self, db_path: Path | str) -> None:
+        self.db_path = Path(db_path)
+        self._local = threading.local()
+        with self.connect() as conn:
+            ensure_schema(conn)
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = get_conn(self.db_path)
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside a transaction: committed on success, rolled back on error."""
+        conn = self._conn()
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # --------------------------------------------------------------- artifacts
+
+    def add_artifact(
+        self,
+        *,
+        sha256: str,
+        uri: str,
+        media_type: str,
+        size_bytes: int,
+        metadata: dict[str, Any] | None = None,
+        plan_id: str | None = None,
+        run_id: str | None = None,
+        step_id: str | None = None,
+        cache_key: str | None = None,
+    ) -> int:
+        with self.connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO artifacts(sha256, uri, media_type, size_bytes, metadata_json,"
+                " plan_id, run_id, step_id, cache_key, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    sha256,
+                    uri,
+                    media_type,
+                    size_bytes,
+                    _dumps(metadata or {}),
+                    plan_id,
+                    run_id,
+                    step_id,
+                    cache_key,
+                    time.time(),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def artifacts(self, **where: Any) -> list[dict[str, Any]]:
+        """Artifact rows matching column=value filters (e.g. ``uri=...``, ``run_id=...``)."""
+        rows = self._select("artifacts", where, order="id")
+        for row in rows:
+            row["metadata"] = json.loads(row.pop("metadata_json"))
+        return rows
+
+    # ----------------------------------------------------------- memory events
+
+    def add_memory_event(
+        self,
+        event_type: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        plan_id: str | None = None,
+        run_id: str | None = None,
+        step_id: str | None = None,
+    ) -> int:
+        with self.connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO memory_events(ts, event_type, plan_id, run_id, step_id, payload_json)"
+                " VALUES (?,?,?,?,?,?)",
+                (time.time(), event_type, plan_id, run_id, step_id, _dumps(payload or {})),
+            )
+            return int(cur.lastrowid or 0)
+
+    def memory_events(self, **where: Any) -> list[dict[str, Any]]:
+        rows = self._select("memory_events", where, order="id")
+        for row in rows:
+            row["payload"] = json.loads(row.pop("payload_json"))
+        return rows
+
+    # --------------------------------------------------------- review requests
+
+    def add_review_request(
+        self,
+        *,
+        reason: str,
+        artifact_uri: str | None = None,
+        report: dict[str, Any] | None = None,
+        plan_id: str | None = None,
+        run_id: str | None = None,
+        step_id: str | None = None,
+    ) -> int:
+        with self.connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO review_requests(created_at, status, artifact_uri, reason,"
+                " report_json, plan_id, run_id, step_id) VALUES (?, 'pending', ?,?,?,?,?,?)",
+                (time.time(), artifact_uri, reason, _dumps(report or {}), plan_id, run_id, step_id),
+            )
+            return int(cur.lastrowid or 0)
+
+    def review_requests(self, **where: Any) -> list[dict[str, Any]]:
+        rows = self._select("review_requests", where, order="id")
+        for row in rows:
+            row["report"] = json.loads(row.pop("report_json"))
+        return rows
+
+    def resolve_review_request(self, request_id: int, resolution: str) -> None:
+        """Mark a review request approved or rejected."""
+        if resolution not in ("approved", "rejected"):
+            raise ValueError("resolution must be 'approved' or 'rejected'")
+        with self.connect() as conn:
+            conn.execute(
+                "UPDATE review_requests SET status=?, resolution=?, resolved_at=? WHERE id=?",
+                (resolution, resolution, time.time(), request_id),
+            )
+
+    # -------------------------------------------------------------------- runs
+
+    def create_run(self, run_id: str, plan_id: str, plan_json: str, profile: str) -> None:
+        now = time.time()
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO runs(run_id, plan_id, plan_json, status, profile, owner_pid,"
+                " owner_host, heartbeat_at, created_at, updated_at)"
+                " VALUES (?,?,?, 'running', ?,?,?,?,?,?)",
+                (
+                    run_id,
+                    plan_id,
+                    plan_json,
+                    profile,
+                    os.getpid(),
+                    socket.gethostname(),
+                    now,
+                    now,
+                    now,
+                ),
+            )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._select("runs", {"run_id": run_id})
+        return rows[0] if rows else None
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        allowed = {"status", "summary", "output_uri", "owner_pid", "owner_host", "heartbeat_at"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update run fields {sorted(unknown)}")
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.connect() as conn:
+            conn.execute(f"UPDATE runs SET {cols} WHERE run_id=?", (*fields.values(), run_id))
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    # ------------------------------------------------------------ step records
+
+    def upsert_step_record(self, record: StepExecutionRecord) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO step_records(run_id, plan_id, step_id, step_type, status, attempts,"
+                " cache_key, artifact_uri, error_type, updated_at, record_json)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(run_id, step_id) DO UPDATE SET status=excluded.status,"
+                " attempts=excluded.attempts, cache_key=excluded.cache_key,"
+                " artifact_uri=excluded.artifact_uri, error_type=excluded.error_type,"
+                " updated_at=excluded.updated_at, record_json=excluded.record_json",
+                (
+                    record.run_id,
+                    record.plan_id,
+                    record.step_id,
+                    record.step_type,
+                    record.status,
+                    record.attempts,
+                    record.cache_key,
+                    record.artifact_uri,
+                    record.error_type,
+                    time.time(),
+                    record.model_dump_json(),
+                ),
+            )
+
+    def step_records(self, **where: Any) -> list[StepExecutionRecord]:
+        rows = self._select("step_records", where, order="id")
+        return [StepExecutionRecord.model_validate_json(r["record_json"]) for r in rows]
+
+    # ----------------------------------------------------------------- helpers
+
+    _COLUMNS: ClassVar[dict[str, set[str]]] = {}
+
+    def _select(
+        self, table: str, where: dict[str, Any], order: str | None = None
+    ) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            cols = self._COLUMNS.get(table)
+            if cols is None:
+                cols = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+                self._COLUMNS[table] = cols
+            bad = set(where) - cols
+            if bad:
+                raise ValueError(f"{table} has no column(s) {sorted(bad)}")
+            clause = " AND ".join(f"{k} IS ?" for k in where)
+            sql = f"SELECT * FROM {table}" + (f" WHERE {clause}" if clause else "")
+            if order:
+                sql += f" ORDER BY {order}"
+            return [dict(r) for r in conn.execute(sql, tuple(where.values()))]
+
+
+_STORES: dict[Path, Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def get_store(settings: Any = None) -> Store:
+    """The process-wide Store of the current workspace."""
+    from sparkle_motion.workspace import get_workspace
+
+    path = get_workspace(settings).db_path
+    with _STORES_LOCK:
+        store = _STORES.get(path)
+        if store is None:
+            store = _STORES[path] = Store(path)
+        return store

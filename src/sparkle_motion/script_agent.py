@@ -1,0 +1,253 @@
+"""script_agent: one sentence in, a validated MoviePlan out (``generate_plan``).
+
+The plan is written by an ADK ``LlmAgent`` (built by ``adk_factory``) with a slim draft
+schema as ``output_schema``; the draft becomes a MoviePlan here and goes through all five
+validation stages. The raw model reply is kept in the workspace for audit; a valid plan is
+published as an artifact (also through ADK's artifact service) and noted on the memory
+timeline. A failure raises the spec's error and publishes nothing. This agent only plans:
+it never renders or calls a FunctionTool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sparkle_motion.config import Settings, get_settings
+from sparkle_motion.errors import (
+    PlanParseError,
+    PlanPolicyViolation,
+    PlanSchemaError,
+    SparkleError,
+)
+from sparkle_motion.policy import check_text
+from sparkle_motion.types import MoviePlan
+
+APP_NAME = "sparkle_motion"
+DRAFT_STATE_KEY = "plan_draft"
+PLAN_STATE_KEY = "plan"
+IDEA_STATE_KEY = "idea"
+RAW_STATE_KEY = "raw_output_path"
+ARTIFACT_STATE_KEY = "plan_artifact_uri"
+
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+
+
+def strip_code_fences(text: str) -> str:
+    """The JSON inside a reply that wrapped it in ``` fences (or prose around them)."""
+    match = _FENCE.search(text)
+    if match:
+        return match.group(1).strip()
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[")) and "{" in stripped and "}" in stripped:
+        return stripped[stripped.index("{") : stripped.rindex("}") + 1]
+    return stripped
+
+
+def clean_idea_text(prompt: str) -> str:
+    """The idea as one line; an empty one is refused (PlanSchemaError naming ``idea``)."""
+    if not isinstance(prompt, str):
+        raise PlanSchemaError("must be text", field="idea")
+    idea = " ".join(prompt.split())
+    if not idea or not any(ch.isalnum() for ch in idea):
+        raise PlanSchemaError(
+            "is empty: describe the movie in a sentence, e.g. "
+            '"a lighthouse keeper befriends a whale"',
+            field="idea",
+        )
+    return idea
+
+
+def _save_raw_output(text: str) -> Path:
+    from sparkle_motion.workspace import get_workspace
+
+    folder = get_workspace().llm_outputs
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{digest}.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ ADK callbacks
+
+
+async def after_model_callback(callback_context: Any, llm_response: Any) -> Any:
+    """Keep the raw reply for audit, then hand ADK the reply without code fences."""
+    content = getattr(llm_response, "content", None)
+    if not content or not content.parts:
+        return None
+    raw = "".join(p.text or "" for p in content.parts if not getattr(p, "thought", False))
+    if not raw:
+        return None
+    callback_context.state[RAW_STATE_KEY] = str(_save_raw_output(raw))
+    cleaned = strip_code_fences(raw)
+    if cleaned == raw:
+        return None
+    from google.genai import types
+
+    return llm_response.model_copy(
+        update={"content": types.Content(role="model", parts=[types.Part(text=cleaned)])}
+    )
+
+
+async def after_agent_callback(callback_context: Any) -> None:
+    """Draft -> MoviePlan -> five validation stages -> publish; or raise, publishing nothing."""
+    from sparkle_motion.adk_helpers import publish_artifact, write_memory_event
+    from sparkle_motion.planner.draft import PlanDraft, draft_to_plan
+    from sparkle_motion.run_context import adk_context, run_context
+    from sparkle_motion.validation import schema_error, validate_plan
+
+    state = callback_context.state
+    raw_draft = state.get(DRAFT_STATE_KEY)
+    idea = state.get(IDEA_STATE_KEY, "")
+    if raw_draft is None:
+        raise PlanParseError("the planner model returned no plan")
+    from pydantic import ValidationError
+
+    try:
+        draft = PlanDraft.model_validate(raw_draft)
+    except ValidationError as exc:
+        raise schema_error(exc) from None
+    if draft.refusal:
+        raise PlanPolicyViolation(f"the planner refused: {draft.refusal}", field="idea")
+    if not draft.scenes:
+        raise PlanSchemaError("the planner returned no scenes", field="scenes")
+    model_name = callback_context.state.get("planner_model", "")
+    plan = draft_to_plan(draft, idea=idea, created_by=f"script_agent:{model_name}")
+    validation = validate_plan(plan)
+
+    payload = json.dumps(plan.to_json_dict(), indent=2, ensure_ascii=False).encode()
+    raw_path = state.get(RAW_STATE_KEY)
+    with run_context(plan_id=plan.id), adk_context(callback_context):
+        raw_uri = None
+        if raw_path and Path(raw_path).is_file():
+            raw_uri = publish_artifact(
+                raw_path,
+                "text/plain",
+                {"kind": "llm_raw_output", "plan_id": plan.id, "adk_filename": "plan.raw.txt"},
+            )
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+            tmp.write(payload)
+        try:
+            uri = publish_artifact(
+                tmp.name,
+                "application/json",
+                {
+                    "kind": "movie_plan",
+                    "plan_id": plan.id,
+                    "title": plan.title,
+                    "steps": len(plan.steps),
+                    "model": model_name,
+                    "raw_output_uri": raw_uri,
+                    "adk_filename": "plan.json",
+                },
+            )
+        finally:
+            Path(tmp.name).unlink(missing_ok=True)
+        write_memory_event(
+            "plan_generated",
+            {
+                "title": plan.title,
+                "steps": len(plan.steps),
+                "model": model_name,
+                "artifact_uri": uri,
+                "raw_output_uri": raw_uri,
+                "warnings": validation.warnings,
+            },
+        )
+    state[PLAN_STATE_KEY] = plan.to_json_dict()
+    state[ARTIFACT_STATE_KEY] = uri
+
+
+# ---------------------------------------------------------------------- public API
+
+
+def _map_adk_validation_error(exc: Exception) -> SparkleError:
+    """ADK's output_schema check raises raw pydantic errors: invalid JSON is a parse error."""
+    from sparkle_motion.validation import schema_error
+
+    errors = exc.errors() if hasattr(exc, "errors") else []  # type: ignore[attr-defined]
+    if any(e.get("type") == "json_invalid" for e in errors):
+        reason = errors[0].get("ctx", {}).get("error", "not JSON")
+        return PlanParseError(f"the planner's reply is not valid JSON ({reason})")
+    return schema_error(exc)  # type: ignore[arg-type]
+
+
+async def generate_plan_async(
+    prompt: str, *, model: Any = None, settings: Settings | None = None
+) -> MoviePlan:
+    """Async :func:`generate_plan`."""
+    from google.adk.artifacts import FileArtifactService
+    from google.adk.runners import Runner
+    from google.adk.sessions import InMemorySessionService
+    from google.genai import types
+    from pydantic import ValidationError
+
+    from sparkle_motion import adk_factory
+    from sparkle_motion.planner.prompt import request_text
+    from sparkle_motion.workspace import get_workspace
+
+    settings = settings or get_settings()
+    idea = clean_idea_text(prompt)
+    # Refuse a bad idea before any model sees it (nothing is published or scheduled).
+    check_text(idea, "idea", settings=settings)
+
+    agent = adk_factory.get_agent("script_agent", model)
+    model_name = getattr(agent.model, "model", None) or str(agent.model)
+    runner = Runner(
+        app_name=APP_NAME,
+        agent=agent,
+        session_service=InMemorySessionService(),
+        artifact_service=FileArtifactService(root_dir=get_workspace(settings).adk_artifacts),
+    )
+    session = await runner.session_service.create_session(
+        app_name=APP_NAME,
+        user_id="local",
+        state={IDEA_STATE_KEY: idea, "planner_model": model_name},
+    )
+    message = types.Content(
+        role="user", parts=[types.Part(text=request_text(idea, settings.max_steps))]
+    )
+    try:
+        async for _event in runner.run_async(
+            user_id="local", session_id=session.id, new_message=message
+        ):
+            pass
+    except ValidationError as exc:
+        raise _map_adk_validation_error(exc) from None
+    finally:
+        await runner.close()
+    final = await runner.session_service.get_session(
+        app_name=APP_NAME, user_id="local", session_id=session.id
+    )
+    data = (final.state if final else {}).get(PLAN_STATE_KEY)
+    if not data:
+        raise PlanParseError("the planner finished without a plan")
+    return MoviePlan.model_validate(data)
+
+
+def generate_plan(prompt: str, *, model: Any = None, settings: Settings | None = None) -> MoviePlan:
+    """Write a validated MoviePlan for a one-sentence idea.
+
+    Args:
+        prompt: the idea ("a lighthouse keeper befriends a whale").
+        model: a model string (``gemini-*``, a LiteLLM string, ``offline-*``) or an ADK
+            ``BaseLlm``; default ``SPARKLE_PLANNER_MODEL`` (the offline planner).
+
+    Raises:
+        PlanParseError, PlanSchemaError, PlanPolicyViolation, PlanResourceError.
+    """
+    coro = generate_plan_async(prompt, model=model, settings=settings)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from sparkle_motion.adk_helpers import _run_blocking
+
+    return _run_blocking(coro)

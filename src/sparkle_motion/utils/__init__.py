@@ -1,0 +1,1 @@
+"""Small shared utilities (recent pHash index, rate limiter, subprocess runner)."""

@@ -1,0 +1,71 @@
+"""Shared test set-up: every test gets its own workspace and a clean environment."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import pytest
+
+_ENV = (
+    "SPARKLE_HOME",
+    "SPARKLE_CONFIG_DIR",
+    "SPARKLE_MODELS_DIR",
+    "SPARKLE_PLANNER_MODEL",
+    "SPARKLE_PROFILE",
+    "SPARKLE_MAX_STEPS",
+    "SPARKLE_MAX_TOTAL_FRAMES",
+    "SPARKLE_MAX_TEXT_LENGTH",
+    "SPARKLE_MAX_PLAN_BYTES",
+    "SMOKE_ADK",
+    "SMOKE_ADAPTERS",
+    "SMOKE_TTS",
+    "SMOKE_QA",
+    "SMOKE_LIPSYNC",
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
+)
+
+
+@pytest.fixture(autouse=True)
+def sparkle_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "sparkle-home"
+    monkeypatch.setenv("SPARKLE_HOME", str(home))
+    return home
+
+
+class CannedLlm:
+    """Builds an ADK BaseLlm that answers with canned replies, in order (the spec's LLM stub)."""
+
+    @staticmethod
+    def make(*replies: str):  # -> BaseLlm
+        from google.adk.models import BaseLlm, LlmRequest, LlmResponse
+        from google.genai import types
+
+        queue = list(replies)
+
+        class _Canned(BaseLlm):
+            model: str = "canned-stub"
+            calls: int = 0
+
+            @classmethod
+            def supported_models(cls) -> list[str]:
+                return []
+
+            async def generate_content_async(
+                self, llm_request: LlmRequest, stream: bool = False
+            ) -> AsyncGenerator[LlmResponse, None]:
+                self.calls += 1
+                text = queue.pop(0) if len(queue) > 1 else queue[0]
+                yield LlmResponse(
+                    content=types.Content(role="model", parts=[types.Part(text=text)])
+                )
+
+        return _Canned()
+
+
+@pytest.fixture
+def canned_llm() -> type[CannedLlm]:
+    return CannedLlm

@@ -1,0 +1,175 @@
+"""The offline planner: deterministic, valid, and a sensible story for any idea."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sparkle_motion.errors import PlanPolicyViolation, PlanSchemaError
+from sparkle_motion.planner.story import analyse, write_draft
+from sparkle_motion.script_agent import generate_plan
+from sparkle_motion.validation import dump_plan, estimate_speech_seconds, validate_plan
+
+# (idea, words that must appear in every image prompt of the plan)
+KNOWN_SUBJECTS = [
+    ("a lighthouse keeper befriends a whale", ["keeper"]),
+    ("A lonely robot falls in love with the moon", ["robot"]),
+    ("an astronaut finds a puppy on Mars", ["astronaut"]),
+    ("a girl walks through the woods with a fox", ["girl"]),
+    ("Luna the cat explores Tokyo at night", ["Luna"]),
+    ("two friends build a raft to cross the river", ["friends"]),
+    ("a chef who cooks for ghosts", ["chef"]),
+    ("The last dragon guards a library under the sea", ["dragon"]),
+    ("dragons", ["dragons"]),
+    ("a knight and a baker", ["knight"]),
+]
+MEETING_SUBJECTS = [
+    ("a lighthouse keeper befriends a whale", "whale"),
+    ("an astronaut finds a puppy on Mars", "puppy"),
+    ("a girl walks through the woods with a fox", "fox"),
+    ("a knight and a baker", "baker"),
+    ("A lonely robot falls in love with the moon", "moon"),
+]
+OTHER_IDEAS = [
+    "robot",
+    "a boy who learns to fly",
+    "an old fisherman catches a golden fish that grants wishes",
+    "A detective penguin solves a mystery in Paris",
+    "my grandmother's garden in winter",
+    "the sun and the wind argue about who is stronger",
+    "a tiny snail races a hare across the meadow",
+    "a shy octopus opens a bakery under the sea",
+    "a farmer's scarecrow comes to life",
+    "an owl teaches a mouse to read",
+    "two rival chefs cook for the king",
+    "a kite escapes into the sky and sees the whole world",
+    "a camel crosses the desert to find the sea",
+    "a yeti who is afraid of snow",
+    "an alien gets lost in a supermarket",
+    "a princess rescues a dragon from a knight",
+    "a clockmaker builds a clock that can stop time",
+    "a little cloud that could not rain",
+    "a bear cub wakes up too early from hibernation",
+    "a pirate who hates water",
+    "the moon comes down to visit the earth for one night",
+    "a street musician in New York finds a magic violin",
+    "a sloth wants to win a race",
+    "a teacher and her class build a rocket",
+    'a "haunted" house; rm -rf / && echo $HOME `whoami` | cat',
+    "it's 3:00 AM & the café's 100% closed — 50% off? {maybe} [no] <b>bold</b>",
+    "Ünïcödé façade naïve café résumé",
+    "un chat qui rêve de devenir astronaute",
+    "一只猫在月球上散步",
+    "قطة صغيرة تستكشف الصحراء",
+    "Кот и пёс отправляются в путешествие",
+    "🐋🗼 a whale and a lighthouse",
+    "a" * 1 + " story",
+    "A VERY LOUD IDEA ABOUT A DOG WHO BARKS AT THE MOON",
+    "a dog who wants to fly; a cat who wants to swim; a fish who wants to walk, and nobody "
+    "understands any of them until the day the river floods the town and they all have to "
+    "work together to save the old bridge and the people who live beside it",
+    "x",
+    "42",
+    "a raccoon runs a tiny hotel for forest animals",
+    "the last leaf on a tree refuses to fall",
+    "tabs\tand\nnewlines\r\nin an idea",
+]
+ALL_IDEAS = [i for i, _ in KNOWN_SUBJECTS] + OTHER_IDEAS
+assert len(ALL_IDEAS) >= 50
+
+
+@pytest.fixture(scope="module")
+def plans():
+    """Plans for every idea (planned once for the module)."""
+    import os
+    import tempfile
+
+    saved = os.environ.get("SPARKLE_HOME")
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["SPARKLE_HOME"] = home
+        try:
+            yield {idea: generate_plan(idea) for idea in ALL_IDEAS}
+        finally:
+            if saved is None:
+                os.environ.pop("SPARKLE_HOME", None)
+            else:
+                os.environ["SPARKLE_HOME"] = saved
+
+
+def test_same_idea_same_plan() -> None:
+    a = generate_plan("a lighthouse keeper befriends a whale")
+    b = generate_plan("a lighthouse keeper befriends a whale")
+    assert a.id == b.id
+    assert a.model_dump(exclude={"created_at"}) == b.model_dump(exclude={"created_at"})
+    c = generate_plan("a lighthouse keeper befriends a seal")
+    assert c.id != a.id
+
+
+@pytest.mark.parametrize("idea", ALL_IDEAS)
+def test_every_plan_is_valid_and_well_formed(plans, idea: str) -> None:
+    plan = plans[idea]
+    # it survives a round trip through its own YAML, all five stages included
+    again = validate_plan(dump_plan(plan)).plan
+    assert again.model_dump() == plan.model_dump()
+    scenes = sorted({s.scene for s in plan.steps})
+    assert 4 <= len(scenes) <= 8
+    for scene in scenes:
+        kinds = sorted(s.type for s in plan.steps if s.scene == scene)
+        assert kinds == ["image", "tts", "video"]
+        video = next(s for s in plan.steps if s.scene == scene and s.type == "video")
+        image = next(s for s in plan.steps if s.scene == scene and s.type == "image")
+        assert video.start_frames == [f"step:{image.id}"]
+    lines = [s.text for s in plan.steps if s.type == "tts"]
+    assert len(set(lines)) == len(lines), "every narration line is distinct"
+    cleaned = " ".join(idea.split()).strip(" .").lower()
+    assert all(line.strip(" .").lower() != cleaned for line in lines), "no line copies the idea"
+    speech = sum(estimate_speech_seconds(line) for line in lines)
+    assert 30 <= speech <= 90, f"{speech:.0f} s of narration"
+    styles = {s.prompt.split(".")[0] for s in plan.steps if s.type == "image"}
+    assert len(styles) == 1, "one visual style across the plan"
+    assert plan.assemble_opts is not None
+
+
+@pytest.mark.parametrize(("idea", "words"), KNOWN_SUBJECTS)
+def test_image_prompts_name_the_subjects(plans, idea: str, words: list[str]) -> None:
+    prompts = [s.prompt for s in plans[idea].steps if s.type == "image"]
+    for prompt in prompts:
+        for word in words:
+            assert re.search(rf"\b{re.escape(word)}\b", prompt, re.I), (word, prompt)
+
+
+@pytest.mark.parametrize(("idea", "other"), MEETING_SUBJECTS)
+def test_the_second_character_appears_from_the_meeting_on(plans, idea: str, other: str) -> None:
+    prompts = [s.prompt for s in plans[idea].steps if s.type == "image"]
+    assert other not in prompts[0].lower()
+    assert all(other in p.lower() for p in prompts[1:])
+    narration = " ".join(s.text for s in plans[idea].steps if s.type == "tts").lower()
+    assert other in narration
+
+
+def test_the_setting_follows_the_idea() -> None:
+    assert analyse("a lighthouse keeper befriends a whale").setting.key == "sea"
+    assert analyse("an astronaut finds a puppy on Mars").setting.key == "space"
+    assert analyse("a girl walks through the woods with a fox").setting.key == "forest"
+    assert analyse("an astronaut finds a puppy on Mars").place == "on Mars"
+
+
+def test_idea_text_reaches_the_plan_intact(plans) -> None:
+    idea = 'a "haunted" house; rm -rf / && echo $HOME `whoami` | cat'
+    assert plans[idea].description.endswith(idea)
+
+
+def test_step_cap_limits_scenes() -> None:
+    assert len(write_draft("a lighthouse keeper befriends a whale", max_scenes=4).scenes) == 4
+
+
+def test_five_thousand_characters_is_a_clear_error() -> None:
+    with pytest.raises(PlanPolicyViolation, match="5,000 characters; the limit is 2,000") as err:
+        generate_plan("w" * 5000)
+    assert err.value.field == "idea"
+
+
+def test_empty_idea() -> None:
+    with pytest.raises(PlanSchemaError):
+        generate_plan("")
