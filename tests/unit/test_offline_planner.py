@@ -173,3 +173,19 @@ def test_five_thousand_characters_is_a_clear_error() -> None:
 def test_empty_idea() -> None:
     with pytest.raises(PlanSchemaError):
         generate_plan("")
+
+
+def test_things_are_made_not_befriended() -> None:
+    idea = analyse("a shy octopus opens a bakery under the sea")
+    assert idea.other is None and idea.thing is not None and idea.thing.name == "bakery"
+    assert idea.setting.key == "underwater"
+    draft = write_draft("a shy octopus opens a bakery under the sea")
+    story = " ".join(s.narration for s in draft.scenes)
+    assert "eyes" not in story and "best of friends" not in story
+    assert "open a bakery" in story
+    assert all("bakery" in s.image_prompt for s in draft.scenes[1:])
+
+
+def test_counted_characters_keep_their_number() -> None:
+    assert analyse("two friends build a raft").hero.name == "two friends"
+    assert analyse("two friends build a raft").hero.plural

@@ -22,6 +22,7 @@ PREPOSITIONS = {
     "around", "behind", "among", "for", "of", "about", "without", "within", "along", "toward",
     "towards", "upon",
 }  # fmt: skip
+NUMBER_WORDS = {"two", "three", "four", "five", "few", "many", "several"}
 OBJECT_PREPOSITIONS = {"for", "with", "to", "about", "after"}
 PLACE_VERBS = {"explore", "visit", "cross", "climb", "travel", "journey", "sail", "walk", "leave"}
 CLAUSE_WORDS = {"who", "that", "which", "and", "but", "while", "when", "where", "because", "so"}
@@ -57,6 +58,27 @@ _VERB_FORMS.update({"is": "be", "has": "have", "goes": "go", "does": "do", "gets
                     "sets": "set", "keeps": "keep", "gives": "give", "comes": "come",
                     "sees": "see", "flies": "fly", "tries": "try"})  # fmt: skip
 
+# Who can be met: people, animals, creatures, and what stories personify.
+ANIMATE = frozenset(
+    """
+person man woman boy girl child kid baby friend friends keeper king queen prince princess
+knight wizard witch fairy elf giant troll dwarf ghost ghosts monster robot robots android
+alien aliens astronaut pilot sailor pirate captain fisherman farmer baker chef cook
+doctor nurse teacher student detective musician painter artist scientist inventor
+explorer traveller traveler hunter soldier soldiers thief dancer singer clown grandmother
+grandfather grandma grandpa mother father mom dad sister brother family neighbour
+neighbor stranger girlfriend boyfriend villain hero heroine mermaid yeti vampire zombie
+dragon dragons unicorn phoenix griffin whale dolphin shark octopus fish crab turtle seal
+penguin seagull otter fox wolf bear cub deer owl rabbit hare mouse mice rat squirrel
+hedgehog badger raccoon cat kitten dog puppy horse pony donkey cow pig sheep goat chicken
+hen duck goose bird birds eagle crow parrot snail sloth frog toad bee butterfly ant
+spider lion tiger elephant giraffe monkey gorilla panda kangaroo camel snake lizard
+dinosaur squid jellyfish seahorse moon sun wind star stars cloud tree scarecrow snowman
+""".split()
+)
+MAKING_VERBS = frozenset({"build", "invent", "repair", "fix", "cook", "bake", "open", "paint",
+                          "write", "draw", "make"})  # fmt: skip
+
 # theme per verb: (how the bond grows, how it ends)
 THEMES: dict[str, tuple[str, str]] = {
     "befriend": ("friendship", "friends"),
@@ -68,8 +90,8 @@ THEMES: dict[str, tuple[str, str]] = {
     "rescue": ("rescue", "safe"),
     "save": ("rescue", "safe"),
     "protect": ("rescue", "safe"),
-    "find": ("discovery", "found"),
-    "discover": ("discovery", "found"),
+    "find": ("friendship", "friends"),
+    "discover": ("friendship", "friends"),
     "search": ("discovery", "found"),
     "seek": ("discovery", "found"),
     "explore": ("discovery", "found"),
@@ -79,6 +101,7 @@ THEMES: dict[str, tuple[str, str]] = {
     "race": ("rivalry", "peace"),
     "chase": ("rivalry", "peace"),
     "lose": ("loss", "found"),
+    "miss": ("loss", "found"),
     "learn": ("learning", "grown"),
     "teach": ("learning", "grown"),
     "build": ("making", "made"),
@@ -97,7 +120,7 @@ class Setting:
     visual: str  # image prompt: "a rocky coast with a tall lighthouse and a wide sea"
     trouble: tuple[str, ...]  # "a storm rolled in from the open sea"
     trouble_visual: tuple[str, ...]
-    mystery: str  # something to find when the idea names no second character
+    mystery: str  # something to find when the idea names no one to meet
     keywords: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -107,12 +130,21 @@ def _kw(words: str) -> frozenset[str]:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
+        "underwater",
+        "deep under the sea",
+        "deep blue water with coral, swaying kelp and shafts of light from above",
+        ("a dark current swept through the reef", "a fishing net drifted down over the reef"),
+        ("a dark swirling current over the reef", "a fishing net sinking through blue water"),
+        "a pearl that glowed",
+        _kw("underwater coral reef submarine mermaid diver seahorse jellyfish kelp"),
+    ),
+    Setting(
         "sea",
         "on a rocky stretch of coast beside the sea",
-        "a rocky coast by the open sea, a tall striped lighthouse on the cliff",
+        "a rocky coast by the open sea, waves breaking on dark stones",
         ("a storm rolled in from the open sea", "a thick fog swallowed the bay"),
         ("crashing waves under a stormy sky", "thick grey fog over the water"),
-        "a glass bottle with a message inside",
+        "a bottle with a message",
         _kw(
             "sea ocean whale whales lighthouse boat ship sailor fisherman fish island beach "
             "shore pirate harbor harbour mermaid dolphin shark octopus submarine wave waves "
@@ -125,7 +157,7 @@ SETTINGS: tuple[Setting, ...] = (
         "an old green forest with tall trees and mossy stones",
         ("the path vanished beneath a sudden snowfall", "a wildfire glowed beyond the hills"),
         ("a blizzard between the dark trees", "orange smoke drifting through the trees"),
-        "a hidden door in the roots of an oak",
+        "a hidden door",
         _kw(
             "forest woods wood fox owl bear deer tree trees elf wolf mushroom rabbit "
             "squirrel hedgehog woodcutter hunter badger"
@@ -137,7 +169,7 @@ SETTINGS: tuple[Setting, ...] = (
         "outer space with glowing planets and a field of stars",
         ("a meteor shower battered the little ship", "the engines sputtered and went quiet"),
         ("meteors streaking past a small spaceship", "a dark spaceship drifting in space"),
-        "a strange signal from a nearby moon",
+        "a strange signal",
         _kw(
             "space astronaut planet mars moon star stars alien aliens rocket spaceship "
             "galaxy satellite comet cosmonaut"
@@ -149,7 +181,7 @@ SETTINGS: tuple[Setting, ...] = (
         "a stone castle on a green hill under a wide sky",
         ("a dragon's shadow fell across the kingdom", "the castle gates were locked by a spell"),
         ("a great shadow over the castle walls", "glowing magic around the castle gate"),
-        "an old map hidden in the castle library",
+        "an old map",
         _kw(
             "castle knight dragon dragons princess prince king queen wizard witch kingdom "
             "unicorn fairy giant troll"
@@ -161,7 +193,7 @@ SETTINGS: tuple[Setting, ...] = (
         "a busy city street with tall buildings and glowing windows",
         ("the power failed and the whole city went dark", "a traffic jam froze every street"),
         ("a dark city skyline at night", "crowded streets full of cars"),
-        "a lost key on the pavement",
+        "a lost key",
         _kw(
             "city street streets robot robots taxi subway skyscraper cafe detective "
             "tokyo paris london york town downtown apartment bus train police"
@@ -173,7 +205,7 @@ SETTINGS: tuple[Setting, ...] = (
         "snowy mountain peaks above a quiet valley",
         ("an avalanche thundered down the slope", "a blizzard hid the trail"),
         ("snow tumbling down a mountainside", "a whiteout on the mountain trail"),
-        "a cave glowing with blue ice",
+        "a glowing cave",
         _kw("mountain mountains snow yeti climber glacier skier ski peak valley goat"),
     ),
     Setting(
@@ -182,7 +214,7 @@ SETTINGS: tuple[Setting, ...] = (
         "golden sand dunes under a blazing sun",
         ("a sandstorm rose on the horizon", "the last well ran dry"),
         ("a wall of swirling sand", "a cracked dry well in the sand"),
-        "a buried door beneath the dunes",
+        "a buried door",
         _kw("desert camel sand dune dunes pyramid oasis cactus scorpion nomad"),
     ),
     Setting(
@@ -191,7 +223,7 @@ SETTINGS: tuple[Setting, ...] = (
         "a small red farm with fields, a barn and a wooden fence",
         ("a hailstorm flattened the fields", "the river flooded the lower meadow"),
         ("hail falling over the fields", "floodwater across the meadow"),
-        "a golden egg in the hay",
+        "a golden egg",
         _kw(
             "farm village cow cows chicken chickens barn tractor farmer pig pigs sheep "
             "horse goat field fields garden gardener scarecrow"
@@ -203,7 +235,7 @@ SETTINGS: tuple[Setting, ...] = (
         "a cosy house with warm lamps, books and a garden",
         ("a power cut plunged the house into darkness", "a leak flooded the kitchen floor"),
         ("a dark room lit by one candle", "water across a kitchen floor"),
-        "a locked box in the attic",
+        "a locked box",
         _kw(
             "house home kitchen room bedroom grandmother grandfather grandma grandpa cat "
             "kitten puppy family mother father baby attic toy toys"
@@ -215,7 +247,7 @@ SETTINGS: tuple[Setting, ...] = (
         "a bright sky full of soft clouds above green hills",
         ("a thunderstorm rolled across the sky", "the wind died and the sky fell silent"),
         ("lightning among dark clouds", "still clouds in a grey sky"),
-        "a feather that glowed like the sun",
+        "a glowing feather",
         _kw("sky bird birds balloon kite cloud clouds pilot plane airplane eagle wings"),
     ),
 )
@@ -224,7 +256,7 @@ GENERIC = Setting(
     "a quiet green valley with rolling hills and a winding river",
     ("a storm rolled in over the hills", "the river rose and swept the bridge away"),
     ("dark storm clouds over green hills", "a broken bridge over a rushing river"),
-    "a curious map tucked inside an old book",
+    "a curious map",
 )  # fmt: skip
 
 STYLES = (
@@ -306,6 +338,7 @@ class Idea:
     place: str | None  # the idea's own "where", e.g. "on mars"
     setting: Setting
     latin: bool
+    thing: Character | None = None  # an object the story turns on ("a raft", "a bakery")
 
 
 def clean_idea(text: str) -> str:
@@ -336,12 +369,11 @@ def _character(tokens: list[str], originals: list[str], first_index: int) -> Cha
     words = list(tokens)
     orig = list(originals)
     definite = bool(words) and words[0] == "the"
-    while words and words[0] in DETERMINERS | {"two", "three", "few", "many"}:
-        had_number = words[0] in {"two", "three", "few", "many"}
+    if words and words[0] in NUMBER_WORDS and len(words) > 1:  # "two friends"
+        return Character(tuple(words[:4]), plural=True)
+    while words and words[0] in DETERMINERS:
         words.pop(0)
         orig.pop(0)
-        if had_number and words:
-            return Character(tuple(words[:4]), plural=True)
     if not words:
         return None
     words, orig = words[:4], orig[:4]
@@ -357,6 +389,8 @@ def _character(tokens: list[str], originals: list[str], first_index: int) -> Cha
 
 
 def _choose_setting(words: set[str], idea: str) -> Setting:
+    if "under the sea" in idea or "underwater" in idea or "under the ocean" in idea:
+        return SETTINGS[0]
     scores = [(len(s.keywords & words), -i, s) for i, s in enumerate(SETTINGS)]
     best = max(scores, key=lambda t: (t[0], t[1]))
     return best[2] if best[0] > 0 else GENERIC
@@ -426,9 +460,12 @@ def analyse(idea_text: str) -> Idea:
     if other and direct and verb in PLACE_VERBS:  # "explores Tokyo": a place, not a companion
         place = place or f"in {other.the}"
         other = None
-    if other and other.name.lower() in {"home", "way", "friends", "friend", "it", "them"}:
+    if other and other.name.lower() in {"home", "way", "it", "them"}:
         other = None
-    return Idea(text, hero, other, verb, place, setting, latin=True)
+    thing = None
+    if other and other.words[-1].lower() not in ANIMATE and not other.proper:
+        thing, other = other, None
+    return Idea(text, hero, other, verb, place, setting, latin=True, thing=thing)
 
 
 def _split_on(tokens: list[str], words: set[str]) -> list[list[str]]:
@@ -498,6 +535,29 @@ NARRATION: dict[str, tuple[str, ...]] = {
         "One bright morning, while going about the usual chores, {hero_the} spotted "
         "{mystery}, and curiosity won over caution.",
     ),
+    "meeting_make": (
+        "One morning {hero_the} decided to {verb} {mystery}, though nobody {place} had ever "
+        "tried such a thing before.",
+        "It started as a sketch on the back of an envelope: {mystery}. By noon, {hero_the} "
+        "had made up their mind to {verb} it.",
+    ),
+    "bonding_make": (
+        "Day after day, {hero_the} worked on {mystery_the}, learning from every mistake and "
+        "starting again each morning.",
+    ),
+    "discovery_make": (
+        "Piece by piece, {mystery_the} took shape, and curious neighbours began to stop and watch.",
+    ),
+    "trouble_make": (
+        "But one night {trouble}, and all the work on {mystery_the} was suddenly in danger.",
+    ),
+    "setback_alone": (
+        "By the grey hour before dawn, {hero_the} was tired, cold and close to giving up.",
+    ),
+    "turn_make": (
+        "At first light {hero_the} started again, stronger and wiser, and this time "
+        "{mystery_the} held.",
+    ),
     "bonding": (
         "Day after day they came back to the same spot. Slowly, without a single word in "
         "common, {hero_the} and {other_the} learned each other's ways.",
@@ -554,11 +614,11 @@ ENDINGS: dict[str, str] = {
     "found": "What had been lost was found, and {hero_the} knew exactly where it belonged.",
     "peace": "The rivalry was over, and {hero_the} and {other_the} found peace at last.",
     "grown": "{hero_The} had learned more in one season than in all the years before.",
-    "made": "What {hero_the} made that year still stands, for everyone to see.",
+    "made": "{mystery_The} still stands today, and everyone who sees it knows who made it.",
     "alone": "{hero_The} kept {mystery_the} close, a reminder that the world still holds wonders.",
 }
 ACTIONS: dict[str, str] = {
-    "opening": "{hero_pic} alone at work",
+    "opening": "{hero_pic} going about a quiet day",
     "meeting": "{hero_pic} and {other_a} meeting for the first time",
     "bonding": "{hero_pic} and {other_a} side by side, sharing a quiet moment",
     "discovery": "{hero_pic} and {other_a} exploring a hidden place",
@@ -568,7 +628,7 @@ ACTIONS: dict[str, str] = {
     "ending": "{hero_pic} and {other_a} together, calm and happy",
 }
 ACTIONS_ALONE: dict[str, str] = {
-    "opening": "{hero_pic} alone at work",
+    "opening": "{hero_pic} going about a quiet day",
     "meeting": "{hero_pic} discovering {mystery}",
     "bonding": "{hero_pic} studying {mystery}",
     "discovery": "{hero_pic} exploring a hidden place",
@@ -576,6 +636,14 @@ ACTIONS_ALONE: dict[str, str] = {
     "setback": "{hero_pic} tired and cold, waiting for dawn",
     "turn": "{hero_pic} bravely pushing forward",
     "ending": "{hero_pic} calm and happy, holding {mystery}",
+}
+ACTIONS_MAKE: dict[str, str] = {
+    "meeting": "{hero_pic} sketching plans for {mystery}",
+    "bonding": "{hero_pic} hard at work on {mystery}",
+    "discovery": "{hero_pic} beside {mystery}, half finished",
+    "trouble": "{hero_pic} protecting {mystery} from {trouble_visual}",
+    "turn": "{hero_pic} rebuilding {mystery} at first light",
+    "ending": "{hero_pic} proudly showing {mystery}, finished",
 }
 TITLES = {
     "opening": "A quiet life",
@@ -599,10 +667,12 @@ def scene_count(idea: Idea, max_scenes: int) -> int:
 
 def _slots(idea: Idea, beat: str) -> dict[str, str]:
     s = idea.setting
-    mystery = s.mystery
-    mystery_the = (
-        "the " + mystery.split(" ", 1)[1] if mystery.startswith(("a ", "an ")) else mystery
-    )
+    if idea.thing:
+        mystery, mystery_the = idea.thing.a, idea.thing.the
+    else:
+        article, _, rest = s.mystery.partition(" ")
+        mystery = s.mystery
+        mystery_the = f"the {rest}" if article in ("a", "an") else mystery
     place = idea.place or s.place
     name = idea.text if len(idea.text) <= 48 else idea.text[:45].rstrip() + "…"
     slots = {
@@ -616,23 +686,42 @@ def _slots(idea: Idea, beat: str) -> dict[str, str]:
         "trouble_visual": _pick(s.trouble_visual, idea.text, "trouble"),
         "mystery": mystery,
         "mystery_the": mystery_the,
+        "mystery_The": mystery_the[:1].upper() + mystery_the[1:],
+        "verb": idea.verb or "make",
     }
     if idea.other:
         slots.update(other_a=idea.other.a, other_the=idea.other.the)
     return slots
 
 
+def _mode(idea: Idea) -> str:
+    """How the story goes: with someone to meet, making something, or alone."""
+    if idea.other:
+        return "with"
+    return "make" if idea.thing and idea.verb in MAKING_VERBS else "alone"
+
+
 def _narration(idea: Idea, beat: str, slots: dict[str, str]) -> str:
-    key = beat if idea.other or f"{beat}_alone" not in NARRATION else f"{beat}_alone"
+    mode = _mode(idea)
+    keys = {"with": [beat], "make": [f"{beat}_make", f"{beat}_alone", beat]}.get(
+        mode, [f"{beat}_alone", beat]
+    )
+    key = next(k for k in keys if k in NARRATION)
     if beat == "ending":
-        theme = THEMES.get(idea.verb or "", ("friendship", "friends"))[1] if idea.other else "alone"
+        theme = {"make": "made", "alone": "alone"}.get(mode) or THEMES.get(
+            idea.verb or "", ("friendship", "friends")
+        )[1]
         slots = {**slots, "ending_line": ENDINGS[theme].format(**slots)}
     template = _pick(NARRATION[key], idea.text, beat)
     return template.format(**slots)
 
 
 def _image_prompt(idea: Idea, beat: str, style: str, slots: dict[str, str]) -> str:
-    actions = ACTIONS if idea.other else ACTIONS_ALONE
+    mode = _mode(idea)
+    actions = {"with": ACTIONS, "alone": ACTIONS_ALONE}.get(mode) or {
+        **ACTIONS_ALONE,
+        **ACTIONS_MAKE,
+    }
     action = actions[beat].format(**slots)
     where = idea.setting.visual if not idea.place else f"{idea.place}, {idea.setting.visual}"
     return f"{style}. {action[:1].upper() + action[1:]}, {where}, {TIMES[beat]}."
