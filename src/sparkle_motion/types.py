@@ -676,6 +676,40 @@ def uri_to_path(uri: str) -> Path:
     return Path(unquote(parsed.path))
 
 
+# -------------------------------------------------------------------------- assembly
+
+
+class SentenceTiming(_Model):
+    """Where one sentence of a narration WAV is spoken (seconds from the WAV's start)."""
+
+    text: str
+    start_s: Annotated[float, Field(ge=0)]
+    end_s: Annotated[float, Field(ge=0)]
+
+
+class VisualInput(_Model):
+    """A visual step's finished output, as assemble_ffmpeg receives it."""
+
+    step_id: str
+    step_type: Literal["image", "video", "lipsync", "custom"]
+    uri: str
+    media_type: str
+    duration_s: float | None = None  # clips only
+    fps: float | None = None
+    has_audio: bool = False
+    audio_step_id: str | None = Field(None, description="lipsync: the tts step it speaks.")
+
+
+class NarrationInput(_Model):
+    """A narration (tts) step's finished WAV, with its sentence timings."""
+
+    step_id: str
+    uri: str
+    text: str
+    duration_s: Annotated[float, Field(gt=0)]
+    sentences: list[SentenceTiming] = Field(default_factory=list)
+
+
 # ------------------------------------------------------------------------- telemetry
 
 StepStatus = Literal["queued", "running", "succeeded", "failed", "skipped", "simulated"]

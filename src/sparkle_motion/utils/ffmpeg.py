@@ -1,0 +1,96 @@
+"""The ffmpeg binary (imageio-ffmpeg's static build, or ``SPARKLE_FFMPEG``) and a prober.
+
+The bundled build has no ffprobe, so :func:`probe` reads what ``ffmpeg -i`` prints.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sparkle_motion.errors import MissingDependencyError
+from sparkle_motion.utils.run_command import run_command
+
+
+@functools.lru_cache(maxsize=4)
+def _exe_for(override: str | None) -> str:
+    if override:
+        found = shutil.which(override) or (override if Path(override).is_file() else None)
+        if not found:
+            raise MissingDependencyError(f"SPARKLE_FFMPEG={override} is not an executable")
+        return found
+    try:
+        import imageio_ffmpeg
+    except ImportError:  # pragma: no cover - a core dependency
+        raise MissingDependencyError("imageio-ffmpeg is not installed") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg to use."""
+    return _exe_for(os.environ.get("SPARKLE_FFMPEG") or None)
+
+
+@functools.lru_cache(maxsize=4)
+def _version_of(exe: str) -> str:
+    first = run_command([exe, "-hide_banner", "-version"], timeout_s=30).stdout.splitlines()
+    return first[0].removeprefix("ffmpeg version ").split(" ")[0] if first else "unknown"
+
+
+def ffmpeg_version() -> str:
+    """The ffmpeg version string (recorded in metadata and cache keys)."""
+    return _version_of(ffmpeg_exe())
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration_s: float | None
+    has_video: bool
+    has_audio: bool
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    sample_rate: int | None = None
+    subtitle_streams: int = 0
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\S+: Video: (\w+).*?, (\d{2,5})x(\d{2,5})[ ,]")
+_FPS = re.compile(r"(\d+(?:\.\d+)?) fps")
+_AUDIO = re.compile(r"Stream #\S+: Audio: (\w+).*?, (\d+) Hz")
+
+
+def probe(path: Path | str) -> MediaInfo:
+    """Streams and duration of a media file, from ``ffmpeg -i``."""
+    result = run_command([ffmpeg_exe(), "-hide_banner", "-i", str(path)], check=False)
+    text = result.stderr
+    if "Invalid data found" in text or "No such file" in text:
+        raise MissingDependencyError(f"cannot read media file {path}")
+    duration = None
+    if m := _DURATION.search(text):
+        duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+    video = _VIDEO.search(text)
+    audio = _AUDIO.search(text)
+    fps = None
+    if video:
+        line = text[video.start() : text.find("\n", video.start())]
+        if f := _FPS.search(line):
+            fps = float(f[1])
+    return MediaInfo(
+        duration_s=duration,
+        has_video=video is not None,
+        has_audio=audio is not None,
+        width=int(video[2]) if video else None,
+        height=int(video[3]) if video else None,
+        fps=fps,
+        video_codec=video[1] if video else None,
+        audio_codec=audio[1] if audio else None,
+        sample_rate=int(audio[2]) if audio else None,
+        subtitle_streams=len(re.findall(r"Stream #\S+: Subtitle:", text)),
+    )

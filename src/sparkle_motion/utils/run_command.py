@@ -1,0 +1,158 @@
+"""Run a subprocess safely: no shell, logs captured, process-group kill on timeout, retries.
+
+Every child starts in its own session (process group), so a timeout or a cancelled run
+kills it and everything it spawned. When ``pgid_file`` is given the group id is recorded
+there while the child runs, so that ``resume`` can kill what a killed run left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sparkle_motion.errors import SparkleError
+
+
+class SubprocessError(SparkleError):
+    """A command failed, timed out, or could not start."""
+
+    code = "subprocess_error"
+
+    def __init__(self, message: str, *, result: SubprocessResult | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.result = result
+
+
+class SubprocessTimeout(SubprocessError):
+    code = "subprocess_timeout"
+    retryable = True
+
+
+@dataclass
+class SubprocessResult:
+    """What a command did (the spec's SubprocessResult)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+    cmd: list[str] = field(default_factory=list)
+    attempts: int = 1
+    timed_out: bool = False
+
+    def tail(self, lines: int = 5) -> str:
+        """The last lines of stderr, for one-line error messages."""
+        return " | ".join(self.stderr.strip().splitlines()[-lines:])
+
+
+def _check_cmd(cmd: list[str]) -> list[str]:
+    if not cmd or not all(isinstance(part, str) for part in cmd):
+        raise SubprocessError("a command must be a non-empty list of strings (no shell)")
+    if any("\x00" in part for part in cmd):
+        raise SubprocessError("a command argument contains a NUL byte")
+    return cmd
+
+
+def kill_process_group(pgid: int) -> bool:
+    """SIGKILL a process group; True if it existed."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _run_once(
+    cmd: list[str], cwd: Path | None, timeout_s: float, pgid_file: Path | None
+) -> SubprocessResult:
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryFile(mode="w+b") as out,
+        tempfile.TemporaryFile(mode="w+b") as err,
+    ):
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SubprocessError(f"cannot start {cmd[0]}: {exc.strerror or exc}") from None
+        marker = None
+        if pgid_file is not None:
+            pgid_file.parent.mkdir(parents=True, exist_ok=True)
+            marker = pgid_file.with_name(f"{pgid_file.name}.{proc.pid}")
+            marker.write_text(str(proc.pid))
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            kill_process_group(proc.pid)
+            proc.wait()
+        except BaseException:
+            kill_process_group(proc.pid)
+            proc.wait()
+            raise
+        finally:
+            if marker is not None:
+                marker.unlink(missing_ok=True)
+        out.seek(0)
+        err.seek(0)
+        return SubprocessResult(
+            exit_code=proc.returncode,
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+            duration_s=time.perf_counter() - started,
+            cmd=list(cmd),
+            timed_out=timed_out,
+        )
+
+
+def run_command(
+    cmd: list[str],
+    cwd: Path | str | None = None,
+    timeout_s: float = 600,
+    retries: int = 1,
+    *,
+    check: bool = True,
+    pgid_file: Path | None = None,
+) -> SubprocessResult:
+    """Run ``cmd`` and return its result (the spec's ``run_command``).
+
+    Args:
+        cmd: program and arguments; never passed through a shell.
+        cwd: working directory.
+        timeout_s: the whole process group is killed when this passes.
+        retries: extra attempts after a timeout or a non-zero exit.
+        check: raise SubprocessError / SubprocessTimeout when the last attempt fails.
+        pgid_file: record the child's process group here while it runs (for resume).
+    """
+    _check_cmd(cmd)
+    result: SubprocessResult | None = None
+    for attempt in range(1, max(1, retries + 1) + 1):
+        result = _run_once(cmd, Path(cwd) if cwd else None, timeout_s, pgid_file)
+        result.attempts = attempt
+        if result.exit_code == 0 and not result.timed_out:
+            return result
+        if attempt > retries:
+            break
+    assert result is not None
+    if check:
+        name = Path(cmd[0]).name
+        if result.timed_out:
+            raise SubprocessTimeout(
+                f"{name} did not finish within {timeout_s:g} s", result=result
+            )
+        raise SubprocessError(
+            f"{name} failed (exit {result.exit_code}): {result.tail(3)}", result=result
+        )
+    return result
