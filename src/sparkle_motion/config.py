@@ -31,6 +31,9 @@ _ENV_FIELDS = {
     "SPARKLE_MAX_PLAN_BYTES": "max_plan_bytes",
     "SPARKLE_PLANNER_MODEL": "planner_model",
     "SPARKLE_PROFILE": "profile",
+    "SPARKLE_RETRY_BACKOFF_BASE_S": "retry_backoff_base_s",
+    "SPARKLE_GPU_SLOTS": "gpu_slots",
+    "SPARKLE_CPU_SLOTS": "cpu_slots",
 }
 
 
@@ -61,7 +64,25 @@ class Settings(BaseModel):
         description="gemini-*, a LiteLLM string (openai/..., ollama_chat/...) or offline-*.",
     )
     profile: str = Field("preview", description="Default provider profile.")
+    providers: dict[str, str] = Field(
+        default_factory=dict, description="Per-tool profile overrides (tool: profile)."
+    )
+    max_concurrent_image_renders: int = Field(4, ge=1)
+    max_concurrent_video_chunk_renders: int = Field(2, ge=1)
+    gpu_slots: int = Field(1, ge=1, description="Steps that may use the GPU at once.")
+    cpu_slots: int = Field(0, ge=0, description="CPU-bound steps at once; 0 = CPU count.")
+    step_queue_backlog_limit: int = Field(100, ge=1)
+    retry_max_attempts: int = Field(3, ge=1)
+    retry_backoff_base_s: float = Field(1.0, ge=0)
+    retry_backoff_multiplier: float = Field(2.0, ge=1)
+    retry_jitter: float = Field(0.2, ge=0, le=1)
+    heartbeat_interval_s: float = Field(2.0, gt=0)
+    stale_heartbeat_s: float = Field(30.0, gt=0, description="A run silent this long is dead.")
     smoke: dict[str, bool] = Field(default_factory=dict, description="SMOKE_* flags.")
+
+    @property
+    def effective_cpu_slots(self) -> int:
+        return self.cpu_slots or max(1, os.cpu_count() or 1)
 
     @property
     def models_root(self) -> Path:

@@ -8,10 +8,10 @@ through ADK's artifact service.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -21,6 +21,16 @@ class RunContext:
     run_id: str | None = None
     step_id: str | None = None
     tenant_id: str = "local"
+    # the profile each FunctionTool runs under (see providers.resolve_providers)
+    providers: Mapping[str, str] = field(default_factory=dict)
+    # where agents write temp files for this step (inside the run folder)
+    work_dir: str | None = None
+    # the run's folder; child process groups are recorded under it for resume
+    run_dir: str | None = None
+    # retry hints for the current attempt, e.g. {"shrink": 0.5} after an OOM
+    hints: Mapping[str, Any] = field(default_factory=dict)
+    # receives CallbackEvents from agents and adapters
+    on_progress: Callable[[Any], None] | None = None
 
 
 _RUN: ContextVar[RunContext | None] = ContextVar("sparkle_run_context", default=None)

@@ -839,6 +839,30 @@ class PolicyDecision(_Model):
     message: str
 
 
+class SimulatedStep(_Model):
+    """One step of a dry run: what would run, with what, and what it would publish."""
+
+    step_id: str
+    step_type: str
+    provider: str
+    depends_on: list[str] = Field(default_factory=list)
+    estimated_runtime_s: float
+    estimated_gpu_memory_mb: int
+    simulated_artifact_uri: str
+
+
+class SimulationReport(_Model):
+    """The spec's ``simulate_execution_report``: a dry run's answer."""
+
+    plan_id: str
+    steps: list[SimulatedStep]
+    invocation_graph: dict[str, list[str]]
+    resource_summary: dict[str, float]
+    policy_decisions: list[PolicyDecision] = Field(default_factory=list)
+    records: list[StepExecutionRecord] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
 class ResourceEstimate(_Model):
     """Expected cost of one step under a profile (the dry run reuses these)."""
 

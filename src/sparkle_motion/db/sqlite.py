@@ -88,6 +88,14 @@ CREATE TABLE IF NOT EXISTS review_requests (
   resolution TEXT
 );
 CREATE INDEX IF NOT EXISTS review_requests_status ON review_requests(status, created_at);
+CREATE TABLE IF NOT EXISTS step_cache (
+  cache_key TEXT PRIMARY KEY,
+  step_type TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  artifacts_json TEXT NOT NULL,
+  meta_json TEXT NOT NULL DEFAULT '{}',
+  created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS recent_phash (
   phash TEXT PRIMARY KEY,
   uri TEXT NOT NULL,

@@ -237,6 +237,35 @@ class Store:
         rows = self._select("step_records", where, order="id")
         return [StepExecutionRecord.model_validate_json(r["record_json"]) for r in rows]
 
+    # --------------------------------------------------------------- step cache
+
+    def put_cache(
+        self,
+        cache_key: str,
+        *,
+        step_type: str,
+        provider: str,
+        artifacts: list[dict[str, Any]],
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a finished step's artifacts under its cache key (after they are published)."""
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO step_cache(cache_key, step_type, provider,"
+                " artifacts_json, meta_json, created_at) VALUES (?,?,?,?,?,?)",
+                (cache_key, step_type, provider, _dumps(artifacts), _dumps(meta or {}),
+                 time.time()),
+            )  # fmt: skip
+
+    def get_cache(self, cache_key: str) -> dict[str, Any] | None:
+        rows = self._select("step_cache", {"cache_key": cache_key})
+        if not rows:
+            return None
+        row = rows[0]
+        row["artifacts"] = json.loads(row.pop("artifacts_json"))
+        row["meta"] = json.loads(row.pop("meta_json"))
+        return row
+
     # ----------------------------------------------------------------- helpers
 
     _COLUMNS: ClassVar[dict[str, set[str]]] = {}

@@ -134,9 +134,16 @@ def run_command(
         timeout_s: the whole process group is killed when this passes.
         retries: extra attempts after a timeout or a non-zero exit.
         check: raise SubprocessError / SubprocessTimeout when the last attempt fails.
-        pgid_file: record the child's process group here while it runs (for resume).
+        pgid_file: record the child's process group here while it runs (for resume);
+            by default under the current run's folder, when there is a run.
     """
     _check_cmd(cmd)
+    if pgid_file is None:
+        from sparkle_motion.run_context import current_run_context
+
+        run_dir = current_run_context().run_dir
+        if run_dir:
+            pgid_file = Path(run_dir) / "pgids" / "pg"
     result: SubprocessResult | None = None
     for attempt in range(1, max(1, retries + 1) + 1):
         result = _run_once(cmd, Path(cwd) if cwd else None, timeout_s, pgid_file)
@@ -149,9 +156,7 @@ def run_command(
     if check:
         name = Path(cmd[0]).name
         if result.timed_out:
-            raise SubprocessTimeout(
-                f"{name} did not finish within {timeout_s:g} s", result=result
-            )
+            raise SubprocessTimeout(f"{name} did not finish within {timeout_s:g} s", result=result)
         raise SubprocessError(
             f"{name} failed (exit {result.exit_code}): {result.tail(3)}", result=result
         )

@@ -1,0 +1,1 @@
+"""qa_qwen2vl FunctionTool: entrypoint.py (the spec's signature) and one module per backend."""

@@ -1,0 +1,1 @@
+"""videos_wan FunctionTool: entrypoint.py (the spec's signature) and one module per backend."""

@@ -1,0 +1,110 @@
+"""Which provider backs each FunctionTool: profiles, overrides and the SMOKE_* gates.
+
+A profile (fixture, preview, full) is a default provider per tool. Precedence, highest
+first: the command line (``--provider TOOL=PROFILE``), the config file (``providers:``
+in sparkle.yaml), the spec's SMOKE_* flags (which switch their tool to ``full``), then the
+profile. A provider that is not built, or whose package is missing, fails with one line
+naming what is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+from sparkle_motion.config import Settings, get_settings
+from sparkle_motion.errors import ConfigError, MissingDependencyError
+
+TOOLS = (
+    "images_sdxl",
+    "tts_chatterbox",
+    "videos_wan",
+    "lipsync_wav2lip",
+    "qa_qwen2vl",
+    "assemble_ffmpeg",
+)
+PROFILES = ("fixture", "preview", "full")
+SMOKE_GATES = {
+    "images_sdxl": "SMOKE_ADK",
+    "videos_wan": "SMOKE_ADK",
+    "tts_chatterbox": "SMOKE_TTS",
+    "qa_qwen2vl": "SMOKE_QA",
+    "lipsync_wav2lip": "SMOKE_LIPSYNC",
+}
+# module of each (tool, profile) backend; absent = not built yet
+_BACKENDS: dict[tuple[str, str], str] = {
+    ("images_sdxl", "fixture"): "sparkle_motion.function_tools.images_sdxl.fixture",
+    ("tts_chatterbox", "fixture"): "sparkle_motion.function_tools.tts_chatterbox.fixture",
+    ("videos_wan", "fixture"): "sparkle_motion.function_tools.videos_wan.fixture",
+    ("lipsync_wav2lip", "fixture"): "sparkle_motion.function_tools.lipsync_wav2lip.fixture",
+    ("qa_qwen2vl", "fixture"): "sparkle_motion.function_tools.qa_qwen2vl.fixture",
+}
+# packages a backend needs, checked before it is imported
+_REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {}
+_INSTALL_HINT = {
+    "full": "pip install 'sparkle-motion[full]'",
+}
+
+
+def parse_overrides(values: list[str] | None) -> dict[str, str]:
+    """``["images_sdxl=full", ...]`` from the command line to a mapping, checked."""
+    overrides: dict[str, str] = {}
+    for value in values or []:
+        tool, sep, profile = value.partition("=")
+        tool, profile = tool.strip(), profile.strip()
+        if not sep or tool not in TOOLS or profile not in PROFILES:
+            raise ConfigError(
+                f"--provider {value!r}: use TOOL=PROFILE with TOOL one of {', '.join(TOOLS)} "
+                f"and PROFILE one of {', '.join(PROFILES)}"
+            )
+        overrides[tool] = profile
+    return overrides
+
+
+def resolve_providers(
+    profile: str | None = None,
+    overrides: dict[str, str] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, str]:
+    """The profile each tool runs under, after config, SMOKE flags and overrides."""
+    settings = settings or get_settings()
+    profile = profile or settings.profile
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r} (use {', '.join(PROFILES)})")
+    chosen = dict.fromkeys(TOOLS, profile)
+    for tool, flag in SMOKE_GATES.items():
+        if settings.smoke_enabled(flag) and profile != "fixture":
+            chosen[tool] = "full"
+    for source in (settings.providers, overrides or {}):
+        for tool, value in source.items():
+            if tool not in TOOLS or value not in PROFILES:
+                raise ConfigError(f"providers: {tool}={value} is not a known tool/profile")
+            chosen[tool] = value
+    chosen["assemble_ffmpeg"] = "ffmpeg"  # the same real ffmpeg in every profile
+    return chosen
+
+
+def backend(tool: str, profile: str) -> ModuleType:
+    """Import the backend module of ``tool`` under ``profile``, or say what is missing."""
+    module = _BACKENDS.get((tool, profile))
+    if module is None:
+        built = [p for p in PROFILES if (tool, p) in _BACKENDS]
+        raise MissingDependencyError(
+            f"{tool} has no {profile} provider yet (available: {', '.join(built) or 'none'})",
+            hint=f"use --provider {tool}={built[0]}" if built else None,
+        )
+    for package in _REQUIRES.get((tool, profile), ()):
+        if importlib.util.find_spec(package) is None:
+            raise MissingDependencyError(
+                f"{tool} ({profile}) needs the {package} package",
+                hint=_INSTALL_HINT.get(profile),
+            )
+    return importlib.import_module(module)
+
+
+def check_providers(providers: dict[str, str]) -> None:
+    """Fail before any work when a chosen provider cannot be loaded."""
+    for tool, profile in providers.items():
+        if tool != "assemble_ffmpeg":
+            backend(tool, profile)
