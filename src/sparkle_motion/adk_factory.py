@@ -70,6 +70,7 @@ def get_agent(name: str, model_spec: Any = None) -> Any:
             generate_content_config=types.GenerateContentConfig(
                 temperature=0.2, top_p=0.8, max_output_tokens=4096
             ),
+            before_agent_callback=script_agent.before_agent_callback,
             after_model_callback=script_agent.after_model_callback,
             after_agent_callback=script_agent.after_agent_callback,
         )

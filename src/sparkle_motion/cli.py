@@ -14,12 +14,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from sparkle_motion import __version__
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from sparkle_motion.production_agent import RunResult
+    from sparkle_motion.types import CallbackEvent, MoviePlan, SimulationReport
 
 app = typer.Typer(
     name="sparkle-motion",
@@ -103,10 +109,10 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _plan_summary(plan: object) -> str:
+def _plan_summary(plan: MoviePlan) -> str:
     from sparkle_motion.validation import estimate_speech_seconds, step_frames
 
-    steps = plan.steps  # type: ignore[attr-defined]
+    steps = plan.steps
     scenes = {s.scene for s in steps if s.scene}
     speech = sum(estimate_speech_seconds(s.text) for s in steps if s.type == "tts")
     frames = sum(step_frames(s) for s in steps)
@@ -201,6 +207,275 @@ def validate(
         )
         for warning in result.warnings:
             err.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+class _ProgressView:
+    """Live progress on stderr: an overall bar and one line per running step."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        self.overall = self.progress.add_task("[bold]movie[/bold]", total=total)
+        self.lines: dict[str, TaskID] = {}
+        self.counts = {"cached": 0, "failed": 0, "skipped": 0}
+
+    def __enter__(self) -> _ProgressView:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: CallbackEvent) -> None:
+        step = event.step_id or "?"
+        message = event.message or ""
+        if message == "running" and step not in self.lines:
+            self.lines[step] = self.progress.add_task(f"  {step}", total=1)
+        elif message in ("succeeded", "cached", "failed", "skipped"):
+            if message in self.counts:
+                self.counts[message] += 1
+            task = self.lines.pop(step, None)
+            if task is not None:
+                self.progress.remove_task(task)
+            self.progress.advance(self.overall)
+            if message in ("failed", "skipped"):
+                self.progress.console.print(f"[red]{message}:[/red] {step}")
+        elif step == "assemble" and step in self.lines:
+            fraction = event.progress
+            self.progress.update(
+                self.lines[step],
+                completed=fraction,
+                description=f"  assemble: {message}",
+            )
+
+
+def _slug(text: str) -> str:
+    import re
+
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:60] or "movie"
+
+
+def _finish(result: RunResult) -> None:
+    from sparkle_motion.utils.ffmpeg import probe
+
+    run_id = result.run_id
+    if result.status != "succeeded":
+        err.print(f"[red]error:[/red] run {run_id} failed: {result.summary}")
+        err.print(f"Fix the cause, then finish it with: sparkle-motion resume {run_id}")
+        raise typer.Exit(1)
+    from sparkle_motion.production_agent import movie_path
+
+    path = movie_path(result)
+    info = probe(path) if path else None
+    records = [r for r in result.records if r.step_id != "assemble"]
+    cached = sum(1 for r in records if r.cache_hit)
+    details = []
+    if info and info.duration_s:
+        details.append(f"{info.duration_s:.1f} s")
+    if info and info.width:
+        details.append(f"{info.width}x{info.height}")
+    details.append(f"{len(records)} steps" + (f", {cached} from cache" if cached else ""))
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    out.print(f"[green]✓[/green] Movie: {path} ({', '.join(details)}) · run {run_id}")
+
+
+@app.command()
+def run(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="An idea in quotes, or a plan file (.yaml, .yml, .json).", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write the movie; default: <title>.mp4."),
+    ] = None,
+    dry: Annotated[
+        bool, typer.Option("--dry", help="Validate and estimate only; render nothing.")
+    ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Providers: fixture (instant test media), preview (CPU, default) or full (GPU)."
+        ),
+    ] = None,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--provider",
+            help="Override one tool's profile, e.g. --provider images_sdxl=full (repeatable).",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Planner model when TARGET is an idea.")
+    ] = None,
+) -> None:
+    """Make a movie from an idea or a plan file.
+
+    Steps run as a graph, in parallel where they can; finished steps are cached, so running
+    an unchanged plan again is instant and an edited plan redoes only what changed.
+    Examples: sparkle-motion run "a lighthouse keeper befriends a whale" -o movie.mp4 ;
+    sparkle-motion run plan.yaml --profile fixture --dry
+    """
+    with _user_errors():
+        from sparkle_motion.errors import PlanParseError
+        from sparkle_motion.production_agent import run_plan, simulate_execution_report
+        from sparkle_motion.providers import parse_overrides, resolve_providers
+        from sparkle_motion.validation import dump_plan, load_plan_file, validate_plan
+
+        overrides = parse_overrides(provider)
+        path = Path(target)
+        is_file = path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file()
+        if is_file:
+            if not path.is_file():
+                raise PlanParseError(f"{target} does not exist or is not a file")
+            validation = load_plan_file(path, profile=profile)
+        else:
+            from sparkle_motion.script_agent import generate_plan
+
+            movie_plan = generate_plan(target, model=model)
+            validation = validate_plan(movie_plan, profile=profile)
+        plan = validation.plan
+        if output is None:
+            output = Path.cwd() / f"{_slug(plan.title)}.mp4"
+        if not is_file and not dry:
+            plan_file = output.with_suffix(".plan.yaml")
+            _write_atomic(plan_file, dump_plan(plan))
+            err.print(
+                f"Plan: {plan_file}  (edit it and run it again: sparkle-motion run {plan_file})"
+            )
+        if dry:
+            from sparkle_motion.config import get_settings
+
+            chosen = resolve_providers(profile or get_settings().profile, overrides)
+            _print_dry_report(simulate_execution_report(validation, chosen))
+            return
+        with _ProgressView(total=len(plan.steps) + 1) as view:
+            result = run_plan(
+                plan,
+                profile=profile,
+                providers=overrides,
+                output=output,
+                on_progress=view,
+                base_dir=validation.base_dir,
+            )
+        _finish(result)
+
+
+def _print_dry_report(report: SimulationReport) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Dry run of plan {report.plan_id}", title_justify="left")
+    for column in ("step", "type", "provider", "needs", "est. time", "GPU MiB"):
+        table.add_column(column)
+    for s in report.steps:
+        table.add_row(
+            s.step_id,
+            s.step_type,
+            s.provider,
+            ", ".join(s.depends_on) or "-",
+            f"{s.estimated_runtime_s:.1f} s",
+            str(s.estimated_gpu_memory_mb or "-"),
+        )
+    out.print(table)
+    summary = report.resource_summary
+    out.print(
+        f"{len(report.steps)} steps, about {summary['total_estimated_runtime_s']:.0f} s of "
+        f"work, {summary['total_estimated_gpu_hours']:.3f} GPU hours; nothing was rendered."
+    )
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to finish (see: sparkle-motion status).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Where to write the movie.")
+    ] = None,
+) -> None:
+    """Finish a run that was stopped or killed, redoing no finished step."""
+    with _user_errors():
+        from sparkle_motion.production_agent import resume_run, run_status
+
+        row = run_status(run_id)
+        with _ProgressView(total=len(json_plan_steps(row)) + 1) as view:
+            result = resume_run(run_id, on_progress=view, output=output)
+        _finish(result)
+
+
+def json_plan_steps(row: dict) -> list:
+    import json
+
+    return json.loads(row["plan_json"])["plan"]["steps"]
+
+
+@app.command()
+def status(
+    run_id: Annotated[
+        str | None, typer.Argument(help="A run id; without it, the latest runs.")
+    ] = None,
+) -> None:
+    """List recent runs, or show one run's steps."""
+    with _user_errors():
+        from datetime import UTC, datetime
+
+        from rich.table import Table
+
+        from sparkle_motion.production_agent import run_status
+
+        if run_id is None:
+            rows = run_status()
+            if not rows:
+                out.print('No runs yet. Start one with: sparkle-motion run "an idea"')
+                return
+            table = Table(title="Runs", title_justify="left")
+            for column in ("run", "status", "plan", "started", "summary"):
+                table.add_column(column)
+            for row in rows:
+                started = datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M")
+                title = json_plan_title(row)
+                table.add_row(row["run_id"], row["status"], title, started, row["summary"] or "")
+            out.print(table)
+            return
+        info = run_status(run_id)
+        state = "running (live)" if info["live"] else info["status"]
+        out.print(f"run {run_id}: {state} — {info['summary'] or ''}")
+        table = Table()
+        for column in ("step", "type", "status", "attempts", "time", "artifact / error"):
+            table.add_column(column)
+        for r in info["records"]:
+            detail = r.error_message or (r.artifact_uri or "")
+            if r.cache_hit:
+                detail = "(cached) " + detail
+            took = f"{r.duration_s:.1f} s" if r.duration_s is not None else ""
+            table.add_row(r.step_id, r.step_type, r.status, str(r.attempts), took, detail)
+        out.print(table)
+
+
+def json_plan_title(row: dict) -> str:
+    import json
+
+    return json.loads(row["plan_json"])["plan"].get("title", "")
 
 
 @app.command()

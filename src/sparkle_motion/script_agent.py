@@ -77,6 +77,18 @@ def _save_raw_output(text: str) -> Path:
 # ------------------------------------------------------------------ ADK callbacks
 
 
+async def before_agent_callback(callback_context: Any) -> None:
+    """Under ``adk run``/``adk web`` the idea arrives as the user's message: keep it."""
+    if callback_context.state.get(IDEA_STATE_KEY):
+        return
+    content = callback_context.user_content
+    text = "".join(p.text or "" for p in (content.parts or [])) if content else ""
+    from sparkle_motion.planner.prompt import parse_request
+
+    idea, _ = parse_request(text)
+    callback_context.state[IDEA_STATE_KEY] = clean_idea_text(idea or text)
+
+
 async def after_model_callback(callback_context: Any, llm_response: Any) -> Any:
     """Keep the raw reply for audit, then hand ADK the reply without code fences."""
     content = getattr(llm_response, "content", None)
