@@ -105,6 +105,18 @@ def backend(tool: str, profile: str) -> ModuleType:
 
 def check_providers(providers: dict[str, str]) -> None:
     """Fail before any work when a chosen provider cannot be loaded."""
+    missing = [
+        (tool, profile)
+        for tool, profile in providers.items()
+        if tool != "assemble_ffmpeg" and (tool, profile) not in _BACKENDS
+    ]
+    profiles = {profile for _, profile in missing}
+    if len(missing) > 1 and len(profiles) == 1:
+        built = sorted({p for (_, p) in _BACKENDS})
+        raise MissingDependencyError(
+            f"the {profiles.pop()} profile is not built yet (available: {', '.join(built)})",
+            hint="use --profile fixture",
+        )
     for tool, profile in providers.items():
         if tool != "assemble_ffmpeg":
             backend(tool, profile)

@@ -19,7 +19,9 @@ def run_agent(agent, text: str, state: dict) -> tuple[dict, list[str]]:
         )
         said = []
         message = types.Content(role="user", parts=[types.Part(text=text)])
-        async for event in runner.run_async(user_id="u", session_id=session.id, new_message=message):
+        async for event in runner.run_async(
+            user_id="u", session_id=session.id, new_message=message
+        ):
             if event.author == "production_agent" and event.content:
                 said.append(event.content.parts[0].text)
         final = await runner.session_service.get_session(
