@@ -25,6 +25,7 @@ import shutil
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import UTC, datetime
@@ -266,6 +267,7 @@ class _Runner:
     ) -> None:
         self.validation = validation
         self.plan = validation.plan
+        self.steps = {s.id: s for s in self.plan.steps}
         self.run_id = run_id
         self.profile = profile
         self.providers = providers
@@ -455,7 +457,7 @@ class _Runner:
 
     def _execute(self, step_id: str, data: dict[str, Any], key: str) -> list[ArtifactRef]:
         """Run one step with retries (in a worker thread)."""
-        step = self.plan.step(step_id)
+        step = self.steps[step_id]
         work = self.run_dir / "tmp" / step_id
         work.mkdir(parents=True, exist_ok=True)
         started = _now()
@@ -502,7 +504,7 @@ class _Runner:
         return refs
 
     def _finish_step(self, step_id: str, refs: list[ArtifactRef], key: str, hit: bool) -> None:
-        step = self.plan.step(step_id)
+        step = self.steps[step_id]
         self.outputs[step_id] = refs
         end = _now()
         record = self.records.get(step_id)
@@ -521,12 +523,24 @@ class _Runner:
     # ------------------------------------------------------------ the loop
 
     def _schedule(self) -> tuple[set[str], set[str]]:
-        plan = self.plan
-        deps = plan.dependencies()
-        order = plan.topological_order()
-        pending = list(order)
+        """Feed ready steps to the executor as slots free up; returns (failed, skipped).
+
+        Each step is looked at once when it becomes ready (its cache key and lookup), and
+        ready steps wait in per-resource queues in plan order, so a 1,000-step plan costs
+        linear bookkeeping.
+        """
+        import heapq
+
+        deps = self.plan.dependencies()
+        users: dict[str, list[str]] = {sid: [] for sid in deps}
+        for sid, ds in deps.items():
+            for d in set(ds):
+                users[d].append(sid)
+        waiting = {sid: len(set(ds)) for sid, ds in deps.items()}
+        position = {sid: i for i, sid in enumerate(deps)}
         failed: set[str] = set()
         skipped: set[str] = set()
+        queues: dict[frozenset[str], list[tuple[int, str, dict, str]]] = {}
         running: dict[Future, tuple[str, str]] = {}
         executor = LocalExecutor(
             {
@@ -536,63 +550,78 @@ class _Runner:
                 "video": self.settings.max_concurrent_video_chunk_renders,
             }
         )
-        for sid in order:
-            self._record(sid, plan.step(sid).type, status="queued")
-        try:
-            while pending or running:
-                for sid in list(pending):
-                    step = plan.step(sid)
-                    bad = [d for d in deps[sid] if d in failed or d in skipped]
-                    if bad:
-                        pending.remove(sid)
-                        skipped.add(sid)
+        for sid in deps:
+            self._record(sid, self.steps[sid].type, status="queued")
+
+        def settle(sid: str, ok: bool) -> None:
+            """A step is done: release its users (or skip them, and theirs, if it failed)."""
+            todo = [(sid, ok)]
+            while todo:
+                done_id, done_ok = todo.pop()
+                for user in users[done_id]:
+                    if user in skipped:
+                        continue
+                    if not done_ok:
+                        skipped.add(user)
                         self._record(
-                            sid, step.type, status="skipped",
-                            error_message=f"skipped: step {bad[0]} did not finish",
+                            user, self.steps[user].type, status="skipped",
+                            error_message=f"skipped: step {done_id} did not finish",
                         )  # fmt: skip
+                        todo.append((user, False))
                         continue
-                    if not all(d in self.outputs for d in deps[sid]):
-                        continue
-                    data = _effective_step_data(step, plan)
-                    tool = _TOOL_OF_STEP.get(step.type)
-                    provider = _provider_version(
-                        step.type, self.providers.get(tool or "", "fixture")
-                    )
-                    key = cache.cache_key(data, provider, self._input_hashes(step))
-                    hit = self._cache_lookup(key)
-                    if hit is not None:
-                        pending.remove(sid)
-                        self._record(sid, step.type, start_time=_now())
-                        self._finish_step(sid, hit, key, True)
-                        continue
-                    resources = self._resources(step)
-                    if executor.can_run(resources):
-                        pending.remove(sid)
+                    waiting[user] -= 1
+                    if waiting[user] == 0:
+                        fresh.append(user)
+
+        def drain() -> None:
+            """Key and look up each newly ready step; cache hits finish on the spot."""
+            while fresh:
+                sid = fresh.popleft()
+                step = self.steps[sid]
+                data = _effective_step_data(step, self.plan)
+                tool = _TOOL_OF_STEP.get(step.type)
+                provider = _provider_version(step.type, self.providers.get(tool or "", "fixture"))
+                key = cache.cache_key(data, provider, self._input_hashes(step))
+                hit = self._cache_lookup(key)
+                if hit is not None:
+                    self._record(sid, step.type, start_time=_now())
+                    self._finish_step(sid, hit, key, True)
+                    settle(sid, True)
+                    continue
+                queue = queues.setdefault(self._resources(step), [])
+                heapq.heappush(queue, (position[sid], sid, data, key))
+
+        fresh = deque(sid for sid in deps if waiting[sid] == 0)
+        try:
+            while True:
+                drain()
+                for resources, queue in queues.items():
+                    while queue and executor.can_run(resources):
+                        _, sid, data, key = heapq.heappop(queue)
                         fut = executor.submit(
                             lambda s=sid, d=data, k=key: self._execute(s, d, k), resources
                         )
                         running[fut] = (sid, key)
                 if not running:
-                    if pending:  # cannot happen with a validated plan; never spin
-                        raise RuntimeError(f"steps cannot start: {pending}")
                     break
                 done, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
                 for fut in done:
                     sid, key = running.pop(fut)
-                    step = plan.step(sid)
                     exc = fut.exception()
                     if exc is None:
                         self._finish_step(sid, fut.result(), key, False)
+                        settle(sid, True)
                         continue
                     failed.add(sid)
                     end = _now()
                     record = self.records[sid]
                     self._record(
-                        sid, step.type, status="failed", end_time=end,
+                        sid, self.steps[sid].type, status="failed", end_time=end,
                         duration_s=(end - (record.start_time or end)).total_seconds(),
                         error_type=getattr(exc, "code", type(exc).__name__),
                         error_message=" ".join(str(exc).split())[:500] or type(exc).__name__,
                     )  # fmt: skip
+                    settle(sid, False)
         except BaseException:
             self._kill_children()
             executor.shutdown(wait=False)
