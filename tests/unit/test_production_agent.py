@@ -311,3 +311,22 @@ def test_missing_provider_is_one_clear_line() -> None:
 
     with pytest.raises(MissingDependencyError, match="images_sdxl has no full provider yet"):
         run_plan(small_plan(1), profile="fixture", providers={"images_sdxl": "full"})
+
+
+def test_lipsync_without_its_flag_is_simulated(no_assembly: list) -> None:
+    plan = {
+        "title": "t",
+        "steps": [
+            {"id": "face", "type": "image", "prompt": "a smiling keeper"},
+            {"id": "say", "type": "tts", "text": "Hello, whale."},
+            {"id": "lip", "type": "lipsync", "face_video": "step:face", "audio": "step:say"},
+        ],
+        "assemble_opts": {"width": 160, "height": 96, "fps": 8},
+    }
+    result = run_plan(plan, profile="fixture")
+    lip = next(r for r in result.records if r.step_id == "lip")
+    assert lip.status == "succeeded" and lip.meta["simulated"] is True
+    clips, _audio = no_assembly[0]
+    assert [(c.step_id, c.audio_step_id) for c in clips if c.step_type == "lipsync"] == [
+        ("lip", "say")
+    ]
