@@ -62,7 +62,8 @@ def _user_errors() -> Iterator[None]:
     except SparkleError as exc:
         if _state["debug"]:
             err.print_exception()
-        err.print(f"[red]error:[/red] {exc}", markup=True)
+        label = "[yellow]stopped:[/yellow]" if exc.exit_code == 130 else "[red]error:[/red]"
+        err.print(f"{label} {exc}", markup=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")

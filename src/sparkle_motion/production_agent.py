@@ -74,6 +74,7 @@ MEDIA_TYPES = {
     ".mp4": "video/mp4",
     ".mov": "video/quicktime",
 }
+ASSEMBLER_VERSION = "assemble_ffmpeg@1"
 _TOOL_OF_STEP = {
     "image": "images_sdxl",
     "tts": "tts_chatterbox",
@@ -89,7 +90,9 @@ class RunInterrupted(SparkleError):
     exit_code = 130
 
     def __init__(self, run_id: str) -> None:
-        super().__init__(f"stopped; finish it with: sparkle-motion resume {run_id}")
+        super().__init__(
+            f"run {run_id} interrupted; finish it with: sparkle-motion resume {run_id}"
+        )
         self.run_id = run_id
 
 
@@ -685,18 +688,47 @@ class _Runner:
             self.plan, clips, audio, out, self.plan.assemble_opts, on_progress=progress
         )
 
-    def _assemble(self) -> ArtifactRef:
+    def _assembly_key(self) -> str:
+        """What the movie depends on: the steps as planned, the movie's options, the bytes
+        of every step output, and the assembler (ffmpeg) version."""
+        from sparkle_motion.utils.ffmpeg import ffmpeg_version
+
+        outputs = {sid: [r.sha256 for r in refs] for sid, refs in sorted(self.outputs.items())}
+        payload = {
+            "steps": [s.model_dump(mode="json", exclude_none=True) for s in self.plan.steps],
+            "assemble_opts": self.plan.assemble_opts.model_dump(mode="json"),
+            "outputs": outputs,
+            "assembler": f"{ASSEMBLER_VERSION}/{ffmpeg_version()}",
+        }
+        return "assemble:" + cache.cache_key(payload, ASSEMBLER_VERSION, {})
+
+    def _assemble(self) -> tuple[ArtifactRef, ArtifactRef | None]:
+        """The movie and its subtitles: from the cache when nothing they depend on changed."""
         started = _now()
         self._record("assemble", "assemble", status="running", start_time=started)
-        clips, audio = self._assembly_inputs()
-        movie = self._assemble_movie(clips, audio)
+        key = self._assembly_key()
+        hit = self._cache_lookup(key)
+        if hit is not None:
+            movie, srt = hit[0], (hit[1] if len(hit) > 1 else None)
+        else:
+            clips, audio = self._assembly_inputs()
+            movie = self._assemble_movie(clips, audio)
+            srt_file = Path(movie.metadata.get("srt_path") or "")
+            srt = None
+            if srt_file.is_file():
+                srt = publish_local(srt_file, "application/x-subrip", {"kind": "subtitles"})
+            self.store.put_cache(
+                key, step_type="assemble", provider=ASSEMBLER_VERSION,
+                artifacts=[r.model_dump(mode="json") for r in (movie, srt) if r is not None],
+            )  # fmt: skip
         end = _now()
         self._record(
-            "assemble", "assemble", status="succeeded", end_time=end,
-            duration_s=(end - started).total_seconds(), artifact_uri=movie.artifact_uri,
-            progress_percent=100.0, meta={k: movie.metadata.get(k) for k in ("duration_s",)},
+            "assemble", "assemble", status="succeeded", end_time=end, cache_key=key,
+            cache_hit=hit is not None, duration_s=(end - started).total_seconds(),
+            artifact_uri=movie.artifact_uri, progress_percent=100.0,
+            meta={k: movie.metadata.get(k) for k in ("duration_s", "segment_cache")},
         )  # fmt: skip
-        return movie
+        return movie, srt
 
     # -------------------------------------------------------------- run
 
@@ -723,12 +755,11 @@ class _Runner:
                         f"{first.step_id}: {first.error_message}"
                     )
                 else:
-                    movie = self._assemble()
+                    movie, srt = self._assemble()
                     if self.output is not None:
                         _copy_atomic(movie.path, self.output)
-                        srt = movie.path.with_suffix(".srt")
-                        if srt.is_file():
-                            _copy_atomic(srt, self.output.with_suffix(".srt"))
+                        if srt is not None:
+                            _copy_atomic(srt.path, self.output.with_suffix(".srt"))
                         output_path = str(self.output)
                     status = "succeeded"
                     summary = f"movie {output_path or movie.artifact_uri}"

@@ -1,0 +1,272 @@
+"""End-to-end benchmark: one run of a reference plan, measured against its floors and peers.
+
+    python bench/e2e.py [--profile fixture|preview] [--no-peer]
+
+Fixed conditions: a 6-scene plan with about 60 s of narration, 1280x720, 24 fps, libx264
+preset medium, crf 20, AAC 48 kHz. In one run, side by side (absolute times on a shared
+machine mean little; the ratios are the result):
+
+- the wall time of ``run`` on a fresh workspace;
+- the floor: one ffmpeg encode of the finished movie with the same encode arguments;
+- our assembly stage alone (cold segment cache) and the same job done with moviepy (what
+  MoneyPrinterTurbo uses) from the same intermediate clips, narration and subtitle cues;
+- an unchanged re-run, and a re-run after editing one narration line;
+- a dry run and a fixture run of a 1,000-step plan (executor overhead per step).
+
+Prints one table and writes bench/results/e2e-<profile>.json. Needs ``pip install -e
+".[bench]"`` for the moviepy peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+REFERENCE_IDEA = "a lighthouse keeper befriends a whale"
+ENCODE = {"width": 1280, "height": 720, "fps": 24, "preset": "medium", "crf": 20}
+
+
+def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - started, result
+
+
+def reference_plan() -> Any:
+    from sparkle_motion.script_agent import generate_plan
+    from sparkle_motion.validation import build_plan
+
+    plan = generate_plan(REFERENCE_IDEA)
+    data = plan.to_json_dict()
+    data["assemble_opts"] = {**data.get("assemble_opts", {}), **ENCODE, "audio_sample_rate": 48000}
+    data.pop("id", None)
+    return build_plan(data)
+
+
+def floor_encode(movie: Path, out: Path) -> float:
+    """One plain ffmpeg encode of the finished movie with the same encode arguments."""
+    from sparkle_motion.utils.ffmpeg import ffmpeg_exe
+
+    cmd = [
+        ffmpeg_exe(), "-v", "error", "-y", "-i", str(movie), "-map", "0:v", "-map", "0:a",
+        "-c:v", "libx264", "-preset", ENCODE["preset"], "-crf", str(ENCODE["crf"]),
+        "-pix_fmt", "yuv420p", "-r", str(ENCODE["fps"]), "-c:a", "aac", "-ar", "48000",
+        "-b:a", "192k", str(out),
+    ]  # fmt: skip
+    seconds, _ = _timed(subprocess.run, cmd, check=True)
+    return seconds
+
+
+def assembly_alone(result: Any, plan: Any, out: Path) -> tuple[float, dict]:
+    """Our assembly of the run's outputs with an empty segment cache."""
+    from sparkle_motion.function_tools.assemble_ffmpeg.entrypoint import assemble_clips
+    from sparkle_motion.production_agent import _Runner
+
+    clips, audio = _runner_inputs(result, plan, _Runner)
+    cache_dir = Path(tempfile.mkdtemp(prefix="segments-", dir=out.parent))
+    seconds, movie = _timed(
+        assemble_clips, plan, clips, audio, out, plan.assemble_opts, cache_dir=cache_dir
+    )
+    return seconds, movie.metadata
+
+
+def _runner_inputs(result: Any, plan: Any, runner_cls: Any) -> tuple[list, dict]:
+    """The assembler's inputs for a finished run (the same ones the run used)."""
+    from sparkle_motion.types import ArtifactRef
+
+    runner = runner_cls.__new__(runner_cls)
+    runner.plan = plan
+    runner.outputs = {}
+    for ref in result.artifacts:
+        if ref.step_id:
+            runner.outputs.setdefault(ref.step_id, []).append(ArtifactRef.model_validate(ref))
+    return runner._assembly_inputs()
+
+
+def moviepy_peer(meta: dict, clips: list, audio: dict, srt: Path, out: Path) -> float:
+    from bench.peers.moviepy_peer import assemble_with_moviepy
+    from sparkle_motion.types import uri_to_path
+    from sparkle_motion.utils.ffmpeg import ffmpeg_exe
+
+    by_step = {c.step_id: c for c in clips}
+    fps = ENCODE["fps"]
+    scenes = [
+        {
+            "duration_s": scene["duration_s"],
+            "visuals": [
+                (uri_to_path(by_step[v["step_id"]].uri), v["kind"], v["frames"] / fps)
+                for v in scene["visuals"]
+                if v["step_id"] in by_step
+            ],
+        }
+        for scene in meta["scenes"]
+    ]
+    wavs = {n.step_id: uri_to_path(n.uri) for n in audio["narration"]}
+    narration = [
+        (wavs[line["step_id"]], scene["start_s"] + line["offset_s"])
+        for scene in meta["scenes"]
+        for line in scene["lines"]
+    ]
+    seconds, _ = _timed(
+        assemble_with_moviepy, scenes, narration, srt, out,
+        size=(ENCODE["width"], ENCODE["height"]), fps=ENCODE["fps"], preset=ENCODE["preset"],
+        crf=ENCODE["crf"], transition_s=0.5, ffmpeg=ffmpeg_exe(),
+    )  # fmt: skip
+    return seconds
+
+
+def thousand_steps(profile: str) -> tuple[float, float]:
+    """Dry run and fixture run (steps only) of a 1,000-step plan."""
+    from sparkle_motion import production_agent
+    from sparkle_motion.adk_helpers import publish_local
+
+    plan = {
+        "title": "1,000 steps",
+        "steps": [
+            {"id": f"i{k}", "type": "image", "prompt": f"picture {k}",
+             "opts": {"width": 64, "height": 64}}
+            for k in range(1000)
+        ],
+        "assemble_opts": {"width": 64, "height": 64},
+    }  # fmt: skip
+    dry, _ = _timed(production_agent.execute_plan, plan, mode="dry", profile=profile)
+    # the executor's own cost: the assembly of 1,000 stills is not what this measures
+    saved = production_agent._Runner._assemble_movie
+    production_agent._Runner._assemble_movie = lambda self, c, a: publish_local(b"-", "video/mp4")
+    try:
+        run, _ = _timed(production_agent.run_plan, plan, profile="fixture")
+    finally:
+        production_agent._Runner._assemble_movie = saved
+    return dry, run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="fixture", choices=["fixture", "preview", "full"])
+    parser.add_argument("--no-peer", action="store_true", help="skip the moviepy peer")
+    parser.add_argument("--keep", action="store_true", help="keep the temp workspace")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="sparkle-bench-"))
+    os.environ["SPARKLE_HOME"] = str(work / "home")
+    sys.path.insert(0, str(ROOT.parent))
+    from sparkle_motion.production_agent import run_plan
+    from sparkle_motion.utils.ffmpeg import ffmpeg_version, probe
+
+    plan = reference_plan()
+    results: dict[str, Any] = {
+        "profile": args.profile,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "ffmpeg": ffmpeg_version()},
+        "conditions": {**ENCODE, "audio": "aac 48 kHz", "idea": REFERENCE_IDEA,
+                       "scenes": len({s.scene for s in plan.steps}), "steps": len(plan.steps)},
+    }  # fmt: skip
+    movie = work / "movie.mp4"
+    t_run, first = _timed(run_plan, plan, profile=args.profile, output=movie)
+    assert first.status == "succeeded", first.summary
+    info = probe(movie)
+    results["movie_duration_s"] = info.duration_s
+    t_floor = floor_encode(movie, work / "floor.mp4")
+    t_asm, meta = assembly_alone(first, plan, work / "assembly.mp4")
+    from sparkle_motion.production_agent import _Runner
+
+    clips, audio = _runner_inputs(first, plan, _Runner)
+    t_peer = None
+    if not args.no_peer:
+        t_peer = moviepy_peer(meta, clips, audio, movie.with_suffix(".srt"), work / "peer.mp4")
+    t_rerun, again = _timed(run_plan, plan, profile=args.profile, output=work / "again.mp4")
+    data = plan.to_json_dict()
+    line = next(s for s in data["steps"] if s["type"] == "tts" and s["id"].startswith("scene3"))
+    line["text"] = "But the fog came in fast that night, and the whale was nowhere to be seen."
+    from sparkle_motion.validation import build_plan
+
+    t_edit, edited = _timed(run_plan, build_plan(data), profile=args.profile,
+                            output=work / "edited.mp4")  # fmt: skip
+    rerendered = [r.step_id for r in edited.records if not r.cache_hit and r.step_id != "assemble"]
+    edit_meta = edited.movie.metadata if edited.movie else {}
+    t_dry, t_1000 = thousand_steps(args.profile)
+
+    results["seconds"] = {
+        "run": t_run, "floor_encode": t_floor, "assembly_ours": t_asm, "assembly_moviepy": t_peer,
+        "rerun_unchanged": t_rerun, "rerun_one_line_edited": t_edit, "dry_1000_steps": t_dry,
+        "fixture_run_1000_steps": t_1000,
+    }  # fmt: skip
+    results["ratios"] = {
+        "run_vs_floor": t_run / t_floor,
+        "moviepy_vs_ours_assembly": (t_peer / t_asm) if t_peer else None,
+        "moviepy_run_vs_ours_run": ((t_run - t_asm + t_peer) / t_run) if t_peer else None,
+        "rerun_vs_first": t_rerun / t_run,
+        "edit_vs_first": t_edit / t_run,
+        "executor_ms_per_step": t_1000,
+    }
+    results["ratios"]["executor_ms_per_step"] = t_1000 / 1000 * 1000
+    results["edit"] = {
+        "steps_rerendered": rerendered,
+        "segments": edit_meta.get("segments_summary") or edit_meta.get("segment_cache"),
+    }
+    results["targets"] = {
+        "run_vs_floor <= 1.3": results["ratios"]["run_vs_floor"] <= 1.3,
+        "moviepy/ours assembly >= 3": (t_peer / t_asm >= 3) if t_peer else None,
+        "rerun <= 2% or 0.5 s": t_rerun <= max(0.02 * t_run, 0.5),
+        "edit <= 25%": t_edit <= 0.25 * t_run,
+        "dry 1000 < 1 s": t_dry < 1.0,
+    }
+    _print_table(results)
+    out = ROOT / "results" / f"e2e-{args.profile}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nwrote {out.relative_to(ROOT.parent)}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"kept {work}")
+    assert again.status == "succeeded"
+    return 0
+
+
+def _print_table(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s, r = results["seconds"], results["ratios"]
+    table = Table(title=f"bench/e2e.py — profile {results['profile']}, "
+                  f"{results['conditions']['scenes']} scenes, "
+                  f"{results['movie_duration_s']:.1f} s movie", title_justify="left")  # fmt: skip
+    for col in ("measure", "seconds", "ratio", "target"):
+        table.add_column(col)
+
+    def fmt(v: Any) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    table.add_row("run (fresh workspace)", fmt(s["run"]), fmt(r["run_vs_floor"]) + " x floor",
+                  "<= 1.3 x floor")  # fmt: skip
+    table.add_row("floor: one ffmpeg encode of the movie", fmt(s["floor_encode"]), "1.00", "")
+    table.add_row("assembly stage, ours", fmt(s["assembly_ours"]), "", "")
+    table.add_row("assembly stage, moviepy", fmt(s["assembly_moviepy"]),
+                  fmt(r["moviepy_vs_ours_assembly"]) + " x ours", ">= 3 x ours")  # fmt: skip
+    table.add_row("whole run with moviepy's assembly (est.)", "",
+                  fmt(r["moviepy_run_vs_ours_run"]) + " x ours", "")  # fmt: skip
+    table.add_row("unchanged re-run", fmt(s["rerun_unchanged"]),
+                  f"{100 * r['rerun_vs_first']:.1f} % of first", "<= 2 % or 0.5 s")  # fmt: skip
+    table.add_row("re-run, one narration line edited", fmt(s["rerun_one_line_edited"]),
+                  f"{100 * r['edit_vs_first']:.1f} % of first", "<= 25 %")  # fmt: skip
+    table.add_row("dry run, 1,000 steps", fmt(s["dry_1000_steps"]), "", "< 1 s")
+    table.add_row("fixture run, 1,000 steps", fmt(s["fixture_run_1000_steps"]),
+                  f"{r['executor_ms_per_step']:.2f} ms/step", "")  # fmt: skip
+    Console().print(table)
+    print("re-rendered after the edit:", ", ".join(results["edit"]["steps_rerendered"]) or "none")
+    print("targets:", json.dumps(results["targets"]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The movie's sound: every narration at its place, one mix, two-pass loudnorm, AAC.
+
+Each WAV starts at its scene's start plus the lead pad (sample-exact, ``adelay``); the mix
+covers the whole movie (silence where nobody speaks) and is exactly as long as the video.
+Pass 1 measures the mix; pass 2 applies loudnorm with the measured values in linear mode (one
+gain, no pumping), resamples back to ``audio_sample_rate`` (loudnorm works at 192 kHz) and
+encodes AAC.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sparkle_motion.function_tools.assemble_ffmpeg import commands
+from sparkle_motion.function_tools.assemble_ffmpeg.timeline import Timeline
+from sparkle_motion.types import AssembleOpts, uri_to_path
+
+SILENCE_LUFS = -70.0
+"""A mix quieter than this is treated as silence and left as it is."""
+
+Runner = Callable[[list[str]], Any]
+
+
+@dataclass
+class AudioResult:
+    path: Path
+    samples: int
+    commands: list[list[str]] = field(default_factory=list)
+    measured: dict[str, Any] = field(default_factory=dict)
+    normalization: str = "none"
+    output: dict[str, Any] = field(default_factory=dict)
+
+
+def placements(tl: Timeline, rate: int) -> list[commands.Placement]:
+    """Where each narration WAV goes in the mix, in samples."""
+    out = []
+    for line, at in tl.placements():
+        out.append(
+            commands.Placement(
+                path=str(uri_to_path(line.uri)),
+                delay=round(at * rate),
+                length=max(1, round(line.duration_s * rate)),
+            )
+        )
+    return out
+
+
+def total_samples(tl: Timeline, rate: int) -> int:
+    """The movie's length in samples (same as the video's, to the sample)."""
+    return round(tl.total_frames * rate / tl.fps)
+
+
+def build_audio(exe: str, tl: Timeline, opts: AssembleOpts, work: Path, run: Runner) -> AudioResult:
+    """Mix, normalise and encode the soundtrack into ``work/audio.m4a``.
+
+    Args:
+        exe: the ffmpeg binary.
+        tl: the timeline (where each narration sits, how long the movie is).
+        opts: sample rate, loudness target, AAC bitrate.
+        work: a private folder for the intermediate files.
+        run: runs one command and returns its SubprocessResult (raises on failure).
+    """
+    rate = opts.audio_sample_rate
+    total = total_samples(tl, rate)
+    mix = work / "mix.wav"
+    out = work / "audio.m4a"
+    result = AudioResult(out, total)
+    places = placements(tl, rate)
+    cmd = commands.mix_command(exe, places, total, rate, str(mix))
+    run(cmd)
+    result.commands.append(cmd)
+    measured: dict[str, float] | None = None
+    if places:
+        cmd = commands.loudnorm_pass1_command(exe, str(mix), opts.loudness_lufs)
+        figures = commands.parse_loudnorm_json(run(cmd).stderr)
+        result.commands.append(cmd)
+        result.measured = figures
+        level = figures.get("input_i")
+        if isinstance(level, float) and math.isfinite(level) and level > SILENCE_LUFS:
+            measured = {
+                k: float(figures[k])
+                for k in ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")
+            }
+    cmd = commands.loudnorm_pass2_command(exe, str(mix), measured, opts, total, str(out))
+    done = run(cmd)
+    result.commands.append(cmd)
+    if measured is not None:
+        result.output = commands.parse_loudnorm_json(done.stderr)
+        result.normalization = str(result.output.get("normalization_type", "unknown"))
+    return result

@@ -1,0 +1,460 @@
+"""ffmpeg command lines and filter graphs for assembly (pure: no files are read or written).
+
+Every command is a list of arguments for :func:`sparkle_motion.utils.run_command.run_command`
+(never a shell). Inputs are absolute paths opened with a forced demuxer and only the ``file``
+protocol, so a file cannot pass itself off as a playlist that fetches other files.
+
+Pictures move with the ``perspective`` filter (sub-pixel, plain C: the same bytes on every
+machine) rather than ``zoompan`` (whole-pixel steps, and a SIMD scaler without bit-exact
+mode). Each move is a function of the frame's index within its visual, so a scene's body and
+the transitions cut from its ends agree frame for frame.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sparkle_motion.function_tools.assemble_ffmpeg import AssemblyError
+from sparkle_motion.function_tools.assemble_ffmpeg.timeline import (
+    PREROLL_MOTION,
+    Scene,
+    Segment,
+    Timeline,
+    Visual,
+)
+from sparkle_motion.types import AssembleOpts
+
+ENCODER_THREADS = 2
+"""Fixed, so that x264/x265 give the same bytes whatever the machine's core count."""
+TRUE_PEAK_DB = -1.5
+LOUDNESS_RANGE = 11.0
+SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
+COLOR_TAGS = "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709"
+
+SourceFn = Callable[[Visual], str]
+"""Where a visual's file is (a path when running, its content hash inside cache keys)."""
+
+_IMAGE_CODECS = {"image/png": "png", "image/jpeg": "mjpeg", "image/webp": "webp"}
+_VIDEO_FORMATS = {
+    "video/mp4": "mov",
+    "video/quicktime": "mov",
+    "video/webm": "matroska",
+    "video/x-matroska": "matroska",
+}
+
+
+def _base(exe: str) -> list[str]:
+    return [exe, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+
+
+def input_args(path: str, media_type: str, fps: int | None = None) -> list[str]:
+    """``-i`` for one input, with its demuxer (and image decoder) forced; an image is read
+    as a one-frame stream at ``fps`` (filters that join streams want the same rate)."""
+    if media_type in _IMAGE_CODECS:
+        fmt = ["-f", "image2", "-pattern_type", "none", "-c:v", _IMAGE_CODECS[media_type]]
+        if fps:
+            fmt[2:2] = ["-framerate", str(fps)]
+    elif media_type in _VIDEO_FORMATS:
+        fmt = ["-f", _VIDEO_FORMATS[media_type]]
+    elif media_type in ("audio/wav", "audio/x-wav", "audio/wave"):
+        fmt = ["-f", "wav"]
+    elif media_type in ("audio/mp4", "audio/aac"):
+        fmt = ["-f", "mov"]
+    elif media_type == "application/x-subrip":
+        fmt = ["-f", "srt"]
+    else:
+        raise AssemblyError(f"cannot assemble media of type {media_type!r}")
+    return [*fmt, "-protocol_whitelist", "file", "-i", path]
+
+
+def supported_media(media_type: str) -> bool:
+    return media_type in _IMAGE_CODECS or media_type in _VIDEO_FORMATS
+
+
+def encode_args(opts: AssembleOpts) -> list[str]:
+    """Video encoder settings shared by every segment (stream copy needs them identical)."""
+    w, h = opts.size()
+    args = [
+        "-c:v", opts.codec, "-preset", opts.preset, "-crf", str(opts.crf),
+        "-pix_fmt", opts.pix_fmt, "-r", str(opts.fps), "-s", f"{w}x{h}",
+        "-threads", str(ENCODER_THREADS),
+        "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+        "-color_range", "tv",
+        "-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
+        "-video_track_timescale", str(opts.fps * 1000),
+    ]  # fmt: skip
+    if opts.codec == "libx265":
+        args += ["-tag:v", "hvc1", "-x265-params", "log-level=error"]
+    return args
+
+
+# ------------------------------------------------------------------------------- moves
+
+
+def _num(x: float) -> str:
+    return f"{x:.6f}".rstrip("0").rstrip(".") if x else "0"
+
+
+def still_amount(frames: int, fps: int) -> float:
+    """How much of the frame a still's move travels: slower per second on long shots."""
+    return min(0.13, 0.035 + 0.015 * frames / fps)
+
+
+def hold_amount(frames: int, fps: int) -> float:
+    """A move on a clip's first or last frame: a gentle 2.5 % a second, at most 12 %."""
+    return min(0.12, 0.025 * frames / fps)
+
+
+def move_corners(motion: str, amount: float, offset: int, den: int) -> dict[str, str]:
+    """``perspective`` corner expressions for a move.
+
+    The visible window is a fraction ``r`` of the picture centred at (cx, cy); both are
+    linear in p = (on + offset) / den (``on`` counts from 1 at the filter's first frame).
+    """
+    b = amount
+    # (r0, r1, cx0, cx1, cy0, cy1): r = r0 + r1 p, cx = cx0 + cx1 p, cy = cy0 + cy1 p
+    table = {
+        "zoom_in": (1.0, -b, 0.5, 0.0, 0.5, 0.0),
+        "zoom_out": (1.0 - b, b, 0.5, 0.0, 0.5, 0.0),
+        "pan_right": (1.0 - b, 0.0, (1.0 - b) / 2, b, 0.5, 0.0),
+        "pan_left": (1.0 - b, 0.0, (1.0 + b) / 2, -b, 0.5, 0.0),
+        "pan_down": (1.0 - b, 0.0, 0.5, 0.0, (1.0 - b) / 2, b),
+        "pan_up": (1.0 - b, 0.0, 0.5, 0.0, (1.0 + b) / 2, -b),
+    }
+    if motion not in table:
+        raise AssemblyError(f"unknown move {motion!r}")
+    r0, r1, cx0, cx1, cy0, cy1 = table[motion]
+    p = f"(on{offset:+d})/{max(den, 1)}"
+
+    def lin(dim: str, c0: float, c1: float) -> str:
+        if abs(c1) < 1e-12:
+            return f"{dim}*{_num(c0)}"
+        return f"{dim}*({_num(c0)}{'+' if c1 >= 0 else '-'}{_num(abs(c1))}*{p})"
+
+    left = lin("W", cx0 - r0 / 2, cx1 - r1 / 2)
+    right = lin("W", cx0 + r0 / 2, cx1 + r1 / 2)
+    top = lin("H", cy0 - r0 / 2, cy1 - r1 / 2)
+    bottom = lin("H", cy0 + r0 / 2, cy1 + r1 / 2)
+    return {
+        "x0": left, "y0": top, "x1": right, "y1": top,
+        "x2": left, "y2": bottom, "x3": right, "y3": bottom,
+    }  # fmt: skip
+
+
+def _perspective(corners: dict[str, str]) -> str:
+    body = ":".join(f"{k}={v}" for k, v in corners.items())
+    return f"perspective={body}:interpolation=linear:sense=source:eval=frame"
+
+
+def _cover(w: int, h: int) -> str:
+    return (
+        f"scale={w}:{h}:force_original_aspect_ratio=increase:flags={SWS_FLAGS}"
+        f":out_color_matrix=bt709:out_range=tv,crop={w}:{h},setsar=1,format=yuv420p"
+    )
+
+
+def _retime(fps: int) -> str:
+    return f"settb=1/{fps},setpts=N"
+
+
+# ------------------------------------------------------------------------------- parts
+
+
+@dataclass
+class _Graph:
+    """Inputs and filter chains of one command, built part by part."""
+
+    inputs: list[list[str]]
+    chains: list[str]
+    parts: int = 0
+
+    fps: int = 0
+
+    def add_input(self, path: str, media_type: str) -> int:
+        self.inputs.append(input_args(path, media_type, self.fps))
+        return len(self.inputs) - 1
+
+    def label(self) -> str:
+        self.parts += 1
+        return f"p{self.parts - 1}"
+
+
+def _still_part(g: _Graph, v: Visual, src: str, first: int, count: int, tl: Timeline) -> str:
+    """Frames [first, first + count) of a still's (or card's) move over its whole span."""
+    k = g.add_input(src, v.media_type)
+    amount = still_amount(v.frames, tl.fps)
+    corners = move_corners(v.motion, amount, first - 1, v.frames - 1)
+    out = g.label()
+    g.chains.append(
+        f"[{k}:v]{_cover(tl.width, tl.height)},loop=loop={count - 1}:size=1:start=0,"
+        f"{_perspective(corners)},{_retime(tl.fps)}[{out}]"
+    )
+    return out
+
+
+def _clip_prefix(v: Visual, tl: Timeline) -> str:
+    """A clip slowed, at the movie's fps and size, skipped, and exactly ``play`` frames long
+    (a short file is padded by repeating its last frame, so timing never drifts)."""
+    speed = f"{_num(v.speed)}*(PTS-STARTPTS)" if v.speed != 1.0 else "PTS-STARTPTS"
+    return (
+        f"setpts={speed},fps={tl.fps},{_cover(tl.width, tl.height)},"
+        f"trim=start_frame={v.skip},setpts=PTS-STARTPTS,"
+        f"tpad=stop_mode=clone:stop={v.play},trim=end_frame={v.play},setpts=PTS-STARTPTS"
+    )
+
+
+def _clip_parts(g: _Graph, v: Visual, src: str, lo: int, hi: int, tl: Timeline) -> list[str]:
+    """Visual-local frames [lo, hi) of a clip: pre-roll move, playing, then the held move."""
+    labels = []
+    pieces = (
+        ("preroll", 0, v.preroll),
+        ("play", v.preroll, v.preroll + v.play),
+        ("hold", v.preroll + v.play, v.frames),
+    )
+    for what, a, b in pieces:
+        s, e = max(lo, a), min(hi, b)
+        if s >= e:
+            continue
+        k = g.add_input(src, v.media_type)
+        out = g.label()
+        head = f"[{k}:v]{_clip_prefix(v, tl)}"
+        if what == "play":
+            g.chains.append(
+                f"{head},trim=start_frame={s - a}:end_frame={e - a},{_retime(tl.fps)}[{out}]"
+            )
+        else:
+            n = b - a
+            if what == "preroll":
+                frame = "trim=end_frame=1"
+                corners = move_corners(PREROLL_MOTION, hold_amount(n, tl.fps), s - a - 1, n)
+            else:
+                frame = f"trim=start_frame={v.play - 1}"
+                corners = move_corners(v.motion, hold_amount(n, tl.fps), s - a, n)
+            g.chains.append(
+                f"{head},{frame},setpts=PTS-STARTPTS,loop=loop={e - s - 1}:size=1:start=0,"
+                f"{_perspective(corners)},{_retime(tl.fps)}[{out}]"
+            )
+        labels.append(out)
+    return labels
+
+
+def _window(
+    g: _Graph, scene: Scene, lo: int, hi: int, tl: Timeline, source: SourceFn, out: str
+) -> None:
+    """Scene-local frames [lo, hi) of ``scene`` into the label ``out``."""
+    labels: list[str] = []
+    for v in scene.visuals:
+        s, e = max(lo, v.start), min(hi, v.end)
+        if s >= e:
+            continue
+        src = source(v)
+        if v.kind == "clip":
+            labels += _clip_parts(g, v, src, s - v.start, e - v.start, tl)
+        else:
+            labels.append(_still_part(g, v, src, s - v.start, e - s, tl))
+    if not labels:
+        raise AssemblyError(f"scene {scene.index} has nothing to show in frames {lo}..{hi}")
+    joined = "".join(f"[{x}]" for x in labels)
+    g.chains.append(
+        f"{joined}concat=n={len(labels)}:v=1:a=0,format=yuv420p,"
+        f"trim=end_frame={hi - lo},{_retime(tl.fps)}[{out}]"
+    )
+
+
+def segment_graph(tl: Timeline, segment: Segment, source: SourceFn) -> tuple[list[list[str]], str]:
+    """(inputs, filter graph) that render one segment into the label ``[out]``."""
+    g = _Graph([], [], fps=tl.fps)
+    if segment.kind == "scene":
+        scene = tl.scenes[segment.index]
+        _window(g, scene, scene.cut_in, scene.frames - scene.cut_out, tl, source, "seg")
+    else:
+        t = next(t for t in tl.transitions if t.index == segment.index)
+        a, b = tl.scenes[t.index], tl.scenes[t.index + 1]
+        _window(g, a, a.frames - t.half, a.frames + t.half, tl, source, "ta")
+        _window(g, b, -t.half, t.half, tl, source, "tb")
+        g.chains.append(xfade_filter("ta", "tb", "seg", t.kind, t.frames, tl.fps))
+    g.chains.append(f"[seg]{COLOR_TAGS}[out]")
+    return g.inputs, f"sws_flags={SWS_FLAGS};" + ";".join(g.chains)
+
+
+def xfade_filter(a: str, b: str, out: str, kind: str, frames: int, fps: int) -> str:
+    """Cross ``a`` into ``b`` over ``frames`` frames, both exactly that long: the output is
+    as long as each input, so a transition never shortens the movie."""
+    return (
+        f"[{a}][{b}]xfade=transition={kind}:duration={_num(frames / fps)}:offset=0,"
+        f"trim=end_frame={frames},{_retime(fps)}[{out}]"
+    )
+
+
+def segment_command(
+    exe: str,
+    tl: Timeline,
+    segment: Segment,
+    encode: Sequence[str],
+    source: SourceFn,
+    out: str,
+) -> list[str]:
+    """The ffmpeg command that encodes one segment (video only) to ``out``."""
+    inputs, graph = segment_graph(tl, segment, source)
+    cmd = _base(exe)
+    for args in inputs:
+        cmd += args
+    return [
+        *cmd, "-filter_complex", graph, "-map", "[out]", "-frames:v", str(segment.frames),
+        "-an", "-sn", "-dn", *encode, "-f", "mp4", out,
+    ]  # fmt: skip
+
+
+# ----------------------------------------------------------------------- joining, muxing
+
+
+def concat_list(paths: Sequence[str]) -> str:
+    """An ffconcat list of absolute paths (quoted for the concat demuxer)."""
+    lines = ["ffconcat version 1.0"]
+    for p in paths:
+        if not os.path.isabs(p) or any(c in p for c in "\n\r\x00"):
+            raise AssemblyError(f"unusable segment path {p!r}")
+        quoted = p.replace("'", "'\\''")
+        lines.append(f"file '{quoted}'")
+    return "\n".join(lines) + "\n"
+
+
+def mux_command(
+    exe: str,
+    concat_path: str,
+    audio_path: str,
+    srt_path: str | None,
+    out: str,
+    *,
+    language: str = "und",
+) -> list[str]:
+    """Join the segments (stream copy), add the finished audio (copy) and soft subtitles."""
+    cmd = [
+        *_base(exe),
+        "-f", "concat", "-safe", "0", "-protocol_whitelist", "file", "-i", concat_path,
+        *input_args(audio_path, "audio/mp4"),
+    ]  # fmt: skip
+    maps = ["-map", "0:v:0", "-map", "1:a:0"]
+    codecs = ["-c:v", "copy", "-c:a", "copy"]
+    if srt_path is not None:
+        cmd += input_args(srt_path, "application/x-subrip")
+        maps += ["-map", "2:s:0"]
+        codecs += ["-c:s", "mov_text", "-metadata:s:s:0", f"language={language}"]
+    return [
+        *cmd, *maps, *codecs, "-map_metadata", "-1", "-map_chapters", "-1",
+        "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        "-movflags", "+faststart", "-f", "mp4", out,
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- audio
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A narration WAV in the mix: starts at sample ``delay`` and lasts ``length`` samples."""
+
+    path: str
+    delay: int
+    length: int
+
+
+def mix_command(
+    exe: str, placements: Sequence[Placement], total: int, rate: int, out: str
+) -> list[str]:
+    """Place every narration at its sample, mix to stereo, cover exactly ``total`` samples."""
+    cmd = _base(exe)
+    chains = []
+    if not placements:
+        cmd += ["-f", "lavfi", "-i", f"anullsrc=r={rate}:cl=stereo"]
+        chains.append(f"[0:a]atrim=end_sample={total}[out]")
+    else:
+        labels = []
+        for i, p in enumerate(placements):
+            cmd += input_args(p.path, "audio/wav")
+            chains.append(
+                f"[{i}:a]aresample={rate},aformat=sample_fmts=flt:channel_layouts=mono,"
+                f"atrim=end_sample={p.length},adelay=delays={p.delay}S:all=1[n{i}]"
+            )
+            labels.append(f"[n{i}]")
+        chains.append(
+            f"{''.join(labels)}amix=inputs={len(labels)}:normalize=0:duration=longest"
+            f":dropout_transition=0,pan=stereo|c0=c0|c1=c0,"
+            f"apad=whole_len={total},atrim=end_sample={total}[out]"
+        )
+    return [
+        *cmd, "-filter_complex", ";".join(chains), "-map", "[out]",
+        "-c:a", "pcm_f32le", "-ar", str(rate), "-f", "wav", out,
+    ]  # fmt: skip
+
+
+def loudnorm_filter(target: float, measured: dict[str, float] | None = None) -> str:
+    """loudnorm for pass 1 (measure) or, given pass 1's figures, pass 2 (linear gain)."""
+    lra = LOUDNESS_RANGE
+    if measured is not None:
+        # linear mode is kept only if the target range holds the measured one
+        lra = min(50.0, max(LOUDNESS_RANGE, math.ceil(measured["input_lra"] + 1)))
+    f = f"loudnorm=I={_num(target)}:TP={_num(TRUE_PEAK_DB)}:LRA={_num(lra)}"
+    if measured is None:
+        return f + ":print_format=json"
+    return (
+        f + f":measured_I={_num(measured['input_i'])}:measured_TP={_num(measured['input_tp'])}"
+        f":measured_LRA={_num(measured['input_lra'])}"
+        f":measured_thresh={_num(measured['input_thresh'])}"
+        f":offset={_num(measured['target_offset'])}:linear=true:print_format=json"
+    )
+
+
+def loudnorm_pass1_command(exe: str, wav: str, target: float) -> list[str]:
+    """Measure the mix (loudnorm prints its figures as JSON on stderr)."""
+    return [
+        exe, "-hide_banner", "-nostdin", "-nostats", *input_args(wav, "audio/wav"),
+        "-af", loudnorm_filter(target), "-f", "null", os.devnull,
+    ]  # fmt: skip
+
+
+def parse_loudnorm_json(stderr: str) -> dict[str, float | str]:
+    """The JSON block loudnorm printed last, numbers as floats (``-inf`` stays -inf)."""
+    end = stderr.rfind("}")
+    start = stderr.rfind("{", 0, end)
+    if start < 0 or end < 0:
+        raise AssemblyError("loudnorm printed no measurement")
+    data = json.loads(stderr[start : end + 1])
+    out: dict[str, float | str] = {}
+    for k, v in data.items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            out[k] = v
+    return out
+
+
+def audio_encode_args(opts: AssembleOpts) -> list[str]:
+    return [
+        "-c:a", opts.audio_codec, "-b:a", f"{opts.audio_bitrate_kbps}k",
+        "-ar", str(opts.audio_sample_rate), "-ac", "2",
+        "-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
+    ]  # fmt: skip
+
+
+def loudnorm_pass2_command(
+    exe: str,
+    wav: str,
+    measured: dict[str, float] | None,
+    opts: AssembleOpts,
+    total: int,
+    out: str,
+) -> list[str]:
+    """Normalise (linear gain from pass 1; none for silence), back to the movie's rate and
+    exact length, and encode AAC into ``out`` (.m4a)."""
+    rate = opts.audio_sample_rate
+    tail = f"aresample={rate},apad=whole_len={total},atrim=end_sample={total}"
+    af = f"{loudnorm_filter(opts.loudness_lufs, measured)},{tail}" if measured else tail
+    return [
+        *_base(exe)[:-2], "-loglevel", "info", "-nostats", *input_args(wav, "audio/wav"),
+        "-af", af, *audio_encode_args(opts), "-f", "mp4", out,
+    ]  # fmt: skip

@@ -1,0 +1,471 @@
+"""assemble_clips: the plan's pictures and narration into one finished MP4 (the spec's API).
+
+Encoding once, re-encoding only what changed: the video is encoded per segment (each scene's
+body, and each transition on its own) with identical encoder settings, cached by content,
+and joined by stream copy. The soundtrack is mixed and loudness-normalised on its own, then
+muxed in with soft subtitles. Editing one narration re-encodes only its scene and the two
+transitions beside it.
+
+A segment's cache key is the sha256 of: the segment command with every input replaced by
+its content sha256 and no absolute times (scenes are laid out in their own frame numbers),
+hence its timing, moves and encoder arguments; the ffmpeg version; the Pillow version when a
+title card is drawn; and a format version.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+import uuid
+import wave
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from sparkle_motion import adk_helpers
+from sparkle_motion.function_tools.assemble_ffmpeg import AssemblyError, commands
+from sparkle_motion.function_tools.assemble_ffmpeg import audio as soundtrack
+from sparkle_motion.function_tools.assemble_ffmpeg.subtitles import build_cues, write_srt
+from sparkle_motion.function_tools.assemble_ffmpeg.timeline import (
+    Segment,
+    Timeline,
+    Visual,
+    build_timeline,
+)
+from sparkle_motion.types import (
+    ArtifactRef,
+    AssembleOpts,
+    MoviePlan,
+    NarrationInput,
+    VisualInput,
+    uri_to_path,
+)
+from sparkle_motion.utils.ffmpeg import MediaInfo, ffmpeg_exe, ffmpeg_version, probe
+from sparkle_motion.utils.run_command import SubprocessResult, run_command
+from sparkle_motion.workspace import get_workspace
+
+__all__ = ["AssemblyError", "assemble_clips", "draw_title_card", "segment_cache_key"]
+
+SEGMENT_FORMAT = "sparkle-assemble-segment/1"
+CARD_FORMAT = "sparkle-title-card/1"
+SEGMENT_TIMEOUT_S = 900.0
+ProgressFn = Callable[[float, str], None]
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def _allowed_roots(ws_root: Path, cache_dir: Path | None) -> list[Path]:
+    roots = [ws_root.resolve()]
+    if cache_dir is not None:
+        c = Path(cache_dir).expanduser().resolve()
+        # <home>/cache/segments belongs to the workspace <home>
+        roots.append(c.parents[1] if c.parts[-2:] == ("cache", "segments") else c)
+    return roots
+
+
+def _input_path(uri: str, roots: Sequence[Path], what: str) -> Path:
+    """The local file behind a file:// URI (or absolute path), refused unless it is safe."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise AssemblyError(f"{what}: no file given")
+    if any(c in uri for c in "\x00\n\r"):
+        raise AssemblyError(f"{what}: the path contains a control character")
+    if uri.startswith("-"):
+        raise AssemblyError(f"{what}: {uri!r} starts with '-' (ffmpeg would read an option)")
+    if "://" in uri:
+        parsed = urlparse(uri)
+        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+            raise AssemblyError(f"{what}: {uri!r} is not a local file:// URI")
+        path = uri_to_path(uri)
+    else:
+        path = Path(uri)
+    if not path.is_absolute():
+        raise AssemblyError(f"{what}: {uri!r} is not an absolute path or file:// URI")
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(r) for r in roots):
+        raise AssemblyError(
+            f"{what}: {resolved} is outside the workspace", hint="inputs must be published first"
+        )
+    if not resolved.is_file():
+        raise AssemblyError(f"{what}: {resolved} does not exist")
+    return resolved
+
+
+def _as_opts(opts: AssembleOpts | dict[str, Any] | None, plan: MoviePlan) -> AssembleOpts:
+    if isinstance(opts, AssembleOpts):
+        return opts
+    if opts:
+        return AssembleOpts.model_validate(opts)
+    return plan.assemble_opts or AssembleOpts()
+
+
+def _narrations(audio_in: dict[str, Any] | None) -> list[NarrationInput]:
+    if not audio_in:
+        return []
+    items = audio_in.get("narration") or []
+    return [n if isinstance(n, NarrationInput) else NarrationInput.model_validate(n) for n in items]
+
+
+def _wav_seconds(path: Path) -> float | None:
+    try:
+        with wave.open(str(path), "rb") as w:
+            return w.getnframes() / w.getframerate() if w.getframerate() else None
+    except (wave.Error, EOFError, OSError):
+        return None
+
+
+# ---------------------------------------------------------------------------- title cards
+
+
+def _pillow_version() -> str:
+    import PIL
+
+    return PIL.__version__
+
+
+def _wrap(text: str, fits: Callable[[str], bool]) -> list[str]:
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        current = ""
+        for word in paragraph.split():
+            candidate = f"{current} {word}" if current else word
+            if fits(candidate):
+                current = candidate
+                continue
+            if current:
+                lines.append(current)
+            current = ""
+            for ch in word:  # a word wider than the card (or a script without spaces)
+                if current and not fits(current + ch):
+                    lines.append(current)
+                    current = ""
+                current += ch
+        if current:
+            lines.append(current)
+    return lines or [""]
+
+
+def draw_title_card(text: str, size: tuple[int, int], path: Path) -> Path:
+    """Draw ``text`` centred and wrapped on a dark card with Pillow's bundled font."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    w, h = size
+    img = Image.new("RGB", (w, h), (14, 18, 28))
+    draw = ImageDraw.Draw(img)
+    font_size = max(10, h // 12)
+    while True:
+        try:
+            font: Any = ImageFont.load_default(size=font_size)
+        except (TypeError, ImportError, OSError):  # a Pillow without FreeType
+            font = ImageFont.load_default()
+        lines = _wrap(text, lambda s, f=font: draw.textlength(s, font=f) <= w * 0.84)
+        step = round(font_size * 1.35)
+        if len(lines) * step <= h * 0.84 or font_size <= 10:
+            break
+        font_size = max(10, int(font_size * 0.85))
+    y = (h - len(lines) * step) / 2
+    for line in lines:
+        x = (w - draw.textlength(line, font=font)) / 2
+        draw.text((round(x), round(y)), line, font=font, fill=(236, 236, 240))
+        y += step
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        img.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _card_path(cache: Path, text: str, size: tuple[int, int]) -> Path:
+    key = json.dumps([CARD_FORMAT, text, list(size), _pillow_version()], ensure_ascii=False)
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    path = cache / "cards" / f"{digest}.png"
+    if not path.is_file():
+        draw_title_card(text, size, path)
+    return path
+
+
+# ------------------------------------------------------------------------------- segments
+
+
+def _sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def segment_cache_key(
+    tl: Timeline,
+    segment: Segment,
+    encode: Sequence[str],
+    digest: Callable[[Visual], str],
+    version: str,
+) -> str:
+    """sha256 of everything that decides a segment's bytes (see the module docstring)."""
+    cmd = commands.segment_command("ffmpeg", tl, segment, encode, lambda v: digest(v), "OUT")
+    scenes = [segment.index] if segment.kind == "scene" else [segment.index, segment.index + 1]
+    has_card = any(v.kind == "card" for i in scenes for v in tl.scenes[i].visuals)
+    material = {
+        "format": SEGMENT_FORMAT,
+        "ffmpeg": version,
+        "pillow": _pillow_version() if has_card else None,
+        "command": cmd,
+    }
+    blob = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class _Runner:
+    """Runs ffmpeg commands and remembers every one (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, cmd: list[str], timeout_s: float = SEGMENT_TIMEOUT_S) -> SubprocessResult:
+        with self._lock:
+            self.commands.append(list(cmd))
+        return run_command(cmd, timeout_s=timeout_s, retries=1)
+
+    def probe(self, exe: str, path: Path) -> MediaInfo:
+        """utils.ffmpeg.probe, recorded with the command it runs."""
+        with self._lock:
+            self.commands.append([exe, "-hide_banner", "-i", str(path)])
+        return probe(path)
+
+
+def _workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+# ------------------------------------------------------------------------------ assemble
+
+
+def assemble_clips(
+    movie_plan: MoviePlan | dict[str, Any],
+    clips: list[VisualInput] | list[dict[str, Any]],
+    audio: dict[str, Any] | None,
+    out_path: Path | str,
+    opts: AssembleOpts | dict[str, Any] | None,
+    *,
+    cache_dir: Path | None = None,
+    on_progress: ProgressFn | None = None,
+) -> ArtifactRef:
+    """Assemble the plan's visual outputs and narration into ``out_path`` and publish it.
+
+    Args:
+        movie_plan: the plan (scene rule, order, which step consumes which).
+        clips: one VisualInput per visual output (PNG stills, MP4 clips).
+        audio: ``{"narration": [NarrationInput, ...]}`` or None.
+        out_path: the MP4 to write; an ``.srt`` is written beside it.
+        opts: encoding, sound and timeline options (default: the plan's assemble_opts).
+        cache_dir: where encoded segments are kept (default ``<home>/cache/segments``).
+        on_progress: called with (fraction, message) as the work advances.
+
+    Returns:
+        The published MP4's ArtifactRef (metadata: plan_id, ffmpeg_version, encode args,
+        every ffmpeg command run, duration_s, scenes, segment cache hits and misses, srt_path).
+
+    Raises:
+        AssemblyError: an input is unsafe, missing or unusable, or there is nothing to show.
+        SubprocessError: ffmpeg failed (the message ends with its last error lines).
+    """
+    started = time.perf_counter()
+    plan = movie_plan if isinstance(movie_plan, MoviePlan) else MoviePlan.model_validate(movie_plan)
+    opts = _as_opts(opts, plan)
+    visuals = [c if isinstance(c, VisualInput) else VisualInput.model_validate(c) for c in clips]
+    narrations = _narrations(audio)
+    progress = on_progress or (lambda fraction, message: None)
+
+    ws = get_workspace()
+    cache = Path(cache_dir).expanduser().resolve() if cache_dir else ws.root / "cache" / "segments"
+    roots = _allowed_roots(ws.root, Path(cache_dir) if cache_dir else None)
+    files: dict[str, Path] = {}
+    for v in visuals:
+        files[v.uri] = _input_path(v.uri, roots, f"visual of step {v.step_id!r}")
+        if not commands.supported_media(v.media_type):
+            raise AssemblyError(f"visual of step {v.step_id!r}: unsupported {v.media_type!r}")
+    for n in narrations:
+        files[n.uri] = _input_path(n.uri, roots, f"narration of step {n.step_id!r}")
+    out_path = Path(out_path).expanduser().resolve()
+    if out_path.is_dir():
+        raise AssemblyError(f"{out_path} is a folder; give the MP4 file to write")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if any(c in str(cache) for c in "\n\r\x00"):
+        raise AssemblyError("the cache folder's path contains a control character")
+
+    exe = ffmpeg_exe()
+    version = ffmpeg_version()
+    run = _Runner()
+
+    # the files decide the timing: a clip's real length, a WAV's real length
+    fixed: list[VisualInput] = []
+    for v in visuals:
+        if v.media_type.startswith("video/") and not v.duration_s:
+            info = run.probe(exe, files[v.uri])
+            if not info.duration_s:
+                raise AssemblyError(f"clip of step {v.step_id!r} has no readable duration")
+            v = v.model_copy(update={"duration_s": info.duration_s})
+        fixed.append(v)
+    narrations = [
+        n.model_copy(update={"duration_s": secs})
+        if (secs := _wav_seconds(files[n.uri])) and abs(secs - n.duration_s) > 1e-3
+        else n
+        for n in narrations
+    ]  # fmt: skip
+
+    tl = build_timeline(plan, fixed, narrations, opts)
+    cache.mkdir(parents=True, exist_ok=True)
+    size = (tl.width, tl.height)
+    cards = {
+        v.text: _card_path(cache, v.text, size)
+        for s in tl.scenes
+        for v in s.visuals
+        if v.kind == "card"
+    }
+    digests: dict[Path, str] = {}
+
+    def path_of(v: Visual) -> Path:
+        return cards[v.text] if v.kind == "card" else files[v.uri]
+
+    def digest(v: Visual) -> str:
+        p = path_of(v)
+        if p not in digests:
+            digests[p] = _sha256_file(p)
+        return "sha256:" + digests[p]
+
+    enc = commands.encode_args(opts)
+    segments = tl.segments()
+    keys = [segment_cache_key(tl, seg, enc, digest, version) for seg in segments]
+    todo: dict[str, Segment] = {}
+    for seg, key in zip(segments, keys, strict=True):
+        if not (cache / f"{key}.mp4").is_file():
+            todo.setdefault(key, seg)
+    cached = {k: k not in todo for k in keys}
+
+    def encode(key: str, seg: Segment) -> None:
+        final = cache / f"{key}.mp4"
+        tmp = cache / f".{key}.{uuid.uuid4().hex[:8]}.part"
+        cmd = commands.segment_command(exe, tl, seg, enc, lambda v: str(path_of(v)), str(tmp))
+        try:
+            run(cmd, timeout_s=max(SEGMENT_TIMEOUT_S, seg.frames / tl.fps * 30))
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    unique = list(dict.fromkeys(keys))
+    total_work = len(unique) + 2
+    done = 0
+    for key in unique:
+        if cached[key]:
+            os.utime(cache / f"{key}.mp4")  # recently used: kept by a future eviction
+            done += 1
+            progress(done / total_work, f"segment {key[:12]}: cached")
+    if todo:
+        with ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="assemble") as pool:
+            futures = {
+                pool.submit(contextvars.copy_context().run, encode, key, seg): seg
+                for key, seg in todo.items()
+            }
+            try:
+                for fut in as_completed(futures):
+                    fut.result()
+                    seg = futures[fut]
+                    done += 1
+                    progress(done / total_work, f"{seg.kind} {seg.index}: encoded")
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+    with tempfile.TemporaryDirectory(dir=ws.tmp, prefix="assemble-") as tmpdir:
+        work = Path(tmpdir)
+        sound = soundtrack.build_audio(exe, tl, opts, work, run)
+        done += 1
+        progress(done / total_work, "sound mixed and normalised")
+
+        cues = build_cues(tl)
+        srt_path = out_path.with_suffix(".srt") if opts.subtitles else None
+        if srt_path is not None:
+            write_srt(cues, srt_path)
+        listing = work / "segments.ffconcat"
+        listing.write_text(
+            commands.concat_list([str(cache / f"{k}.mp4") for k in keys]), encoding="utf-8"
+        )
+        tmp_out = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:8]}.part")
+        cmd = commands.mux_command(
+            exe,
+            str(listing),
+            str(sound.path),
+            str(srt_path) if srt_path is not None and cues else None,
+            str(tmp_out),
+        )
+        try:
+            run(cmd)
+            os.replace(tmp_out, out_path)
+        finally:
+            tmp_out.unlink(missing_ok=True)
+        done += 1
+        progress(done / total_work, "joined and muxed")
+
+    info = run.probe(exe, out_path)
+    hits = sum(1 for k in keys if cached[k])
+    metadata: dict[str, Any] = {
+        "plan_id": plan.id,
+        "ffmpeg_version": version,
+        "ffmpeg": exe,
+        "platform": platform.platform(),
+        "encode_args": enc,
+        "audio_encode_args": commands.audio_encode_args(opts),
+        "commands": run.commands,
+        "duration_s": tl.duration_s,
+        "frames": tl.total_frames,
+        "fps": tl.fps,
+        "width": tl.width,
+        "height": tl.height,
+        "scenes": tl.summary(),
+        "transitions": [
+            {"between": [t.index, t.index + 1], "kind": t.kind, "frames": t.frames}
+            for t in tl.transitions
+        ],
+        "hidden_steps": list(tl.hidden),
+        "segments": [
+            {
+                "kind": s.kind,
+                "index": s.index,
+                "start_frame": s.start,
+                "frames": s.frames,
+                "key": k,
+                "cached": cached[k],
+            }
+            for s, k in zip(segments, keys, strict=True)
+        ],
+        "segment_cache": {"hits": hits, "misses": len(keys) - hits, "dir": str(cache)},
+        "loudness": {
+            "target_lufs": opts.loudness_lufs,
+            "measured": sound.measured,
+            "normalization": sound.normalization,
+            "output": sound.output,
+        },
+        "subtitle_cues": len(cues),
+        "srt_path": str(srt_path) if srt_path is not None else None,
+        "out_path": str(out_path),
+        "probe": {
+            "duration_s": info.duration_s,
+            "has_video": info.has_video,
+            "has_audio": info.has_audio,
+            "subtitle_streams": info.subtitle_streams,
+        },
+        "runtime_s": round(time.perf_counter() - started, 3),
+    }
+    ref = adk_helpers.publish_local(out_path, "video/mp4", metadata)
+    progress(1.0, "published")
+    return ref

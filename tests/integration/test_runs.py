@@ -1,0 +1,227 @@
+"""Whole runs as a person makes them: the CLI, a killed run resumed, concurrent runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.media import decode_audio, integrated_loudness, sound_onsets, subtitle_cues
+
+from sparkle_motion.db.store import Store
+from sparkle_motion.errors import PlanSchemaError
+from sparkle_motion.production_agent import RunStateError, resume_run, run_plan
+from sparkle_motion.utils.ffmpeg import probe
+
+SCRIPT = Path(sys.executable).parent / "sparkle-motion"
+
+
+def plan_data(n_scenes: int = 3, tag: str = "") -> dict:
+    lines = [
+        "The keeper climbs the stairs. The lamp is cold tonight.",
+        "A whale sings below the cliff: a long, low song!",
+        "By morning, they are friends; the sea is calm again.",
+        "The end of the story.",
+    ]
+    steps = []
+    for i in range(1, n_scenes + 1):
+        steps += [
+            {
+                "id": f"img{i}",
+                "type": "image",
+                "prompt": f"keeper and whale {i}{tag}",
+                "opts": {"scene": f"s{i}"},
+            },
+            {
+                "id": f"vid{i}",
+                "type": "video",
+                "start_frames": [f"step:img{i}"],
+                "opts": {"scene": f"s{i}", "num_frames": 24},
+            },
+            {
+                "id": f"say{i}",
+                "type": "tts",
+                "text": lines[(i - 1) % len(lines)],
+                "opts": {"scene": f"s{i}"},
+            },
+        ]
+    return {"title": f"Keeper {tag}", "steps": steps,
+            "assemble_opts": {"width": 320, "height": 180, "fps": 12, "preset": "veryfast"}}  # fmt: skip
+
+
+def write_plan(folder: Path, data: dict, name: str = "plan.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def cli(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "sparkle_motion.cli"]
+    return subprocess.Popen(
+        [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})}, start_new_session=True, **kw,
+    )  # fmt: skip
+
+
+def test_fixture_run_makes_a_correct_movie(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, plan_data(3))
+    movie = tmp_path / "movie.mp4"
+    proc = cli("run", str(plan), "--profile", "fixture", "-o", str(movie))
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "Movie:" in out and str(movie) in out
+    info = probe(movie)
+    assert info.has_video and info.has_audio and (info.width, info.height) == (320, 180)
+    assert info.subtitle_streams == 1 and movie.with_suffix(".srt").is_file()
+    # duration: the narration total plus a pad per scene, within one frame
+    from sparkle_motion.function_tools.tts_chatterbox.fixture import (
+        SENTENCE_GAP_S,
+        WORD_GAP_S,
+        WORD_S,
+    )
+
+    data = plan_data(3)
+    speech = 0.0
+    for step in data["steps"]:
+        if step["type"] == "tts":
+            from sparkle_motion.function_tools.tts_chatterbox.fixture import split_sentences
+
+            sentences = split_sentences(step["text"])
+            words = sum(len(s.split()) for s in sentences)
+            speech += words * (WORD_S + WORD_GAP_S) + len(sentences) * SENTENCE_GAP_S
+    expected = speech + 3 * 0.6
+    assert abs(info.duration_s - expected) <= 1 / 12 + 0.05
+    # subtitles start where each sentence's sound starts (within 100 ms)
+    samples = decode_audio(movie)
+    onsets = sound_onsets(samples, min_gap_s=0.3)
+    cues = subtitle_cues(movie)
+    assert len(cues) == 4  # one per sentence
+    for start, _end, _text in cues:
+        assert min(abs(start - o) for o in onsets) <= 0.1, (start, onsets)
+    assert cues[1][2] == "The lamp is cold tonight."
+    assert abs(integrated_loudness(movie) - (-16.0)) <= 1.0
+
+
+def test_same_plan_twice_gives_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = run_plan(plan_data(2), profile="fixture", output=tmp_path / "a.mp4")
+    monkeypatch.setenv("SPARKLE_HOME", str(tmp_path / "other-home"))
+    second = run_plan(plan_data(2), profile="fixture", output=tmp_path / "b.mp4")
+    assert first.status == second.status == "succeeded"
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def test_resume_after_kill_redoes_no_finished_step(tmp_path: Path, sparkle_home: Path) -> None:
+    plan = write_plan(tmp_path, plan_data(3))
+    proc = cli("run", str(plan), "--profile", "fixture", "-o", str(tmp_path / "movie.mp4"),
+               env={"SPARKLE_FIXTURE_DELAY_S": "0.3", "SPARKLE_CPU_SLOTS": "1"})  # fmt: skip
+    store = Store(sparkle_home / "sparkle.db")
+
+    def finished() -> list:
+        runs = store.list_runs()
+        if not runs:
+            return []
+        return [r for r in store.step_records(run_id=runs[0]["run_id"]) if r.status == "succeeded"]
+
+    _wait_for(lambda: len(finished()) >= 3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {r.step_id for r in finished()}
+    run_id = store.list_runs()[0]["run_id"]
+    assert store.get_run(run_id)["status"] == "running"  # it never got to say otherwise
+    assert 3 <= len(done_before) < 9
+
+    result = resume_run(run_id)
+    assert result.status == "succeeded", result.summary
+    records = {r.step_id: r for r in result.records}
+    for sid in done_before:
+        assert records[sid].cache_hit, f"{sid} was redone"
+    assert all(not records[s].cache_hit for s in records if s not in done_before | {"assemble"})
+    assert not list((sparkle_home / "runs" / run_id / "pgids").glob("pg.*"))
+    # the resumed movie has the same bytes as an uninterrupted run
+    fresh = run_plan(plan_data(3), profile="fixture", output=tmp_path / "fresh.mp4")
+    assert (tmp_path / "movie.mp4").read_bytes() == (tmp_path / "fresh.mp4").read_bytes()
+    assert fresh.status == "succeeded"
+
+
+def test_resuming_a_live_run_is_refused(tmp_path: Path, sparkle_home: Path) -> None:
+    plan = write_plan(tmp_path, plan_data(2))
+    proc = cli("run", str(plan), "--profile", "fixture",
+               env={"SPARKLE_FIXTURE_DELAY_S": "2", "SPARKLE_CPU_SLOTS": "1"})  # fmt: skip
+    store = Store(sparkle_home / "sparkle.db")
+    try:
+        _wait_for(lambda: bool(store.list_runs()))
+        run_id = store.list_runs()[0]["run_id"]
+        with pytest.raises(RunStateError, match="still running"):
+            resume_run(run_id)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with pytest.raises(RunStateError, match="no run"):
+        resume_run("19990101-000000-dead")
+
+
+def test_two_runs_at_once_on_one_workspace(tmp_path: Path) -> None:
+    procs = [
+        cli("run", str(write_plan(tmp_path / f"p{i}", plan_data(2, tag=f" v{i}"))), "--profile",
+            "fixture", "-o", str(tmp_path / f"m{i}.mp4"))
+        for i in range(2)
+    ]  # fmt: skip
+    for proc in procs:
+        _out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    assert probe(tmp_path / "m0.mp4").has_audio and probe(tmp_path / "m1.mp4").has_audio
+
+
+def test_unsafe_paths_write_nothing_outside(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(b"x")
+    folder = tmp_path / "project"
+    data = plan_data(1)
+    data["steps"].append(
+        {"id": "lip", "type": "lipsync", "face_video": "../outside.mp4", "audio": "step:say1"}
+    )
+    write_plan(folder, data)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(PlanSchemaError, match=r"\.\."):
+        run_plan(data, profile="fixture", base_dir=folder)
+    data["steps"][-1]["face_video"] = "-i.mp4"
+    with pytest.raises(PlanSchemaError, match="starts with '-'"):
+        run_plan(data, profile="fixture", base_dir=folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, sparkle_home: Path) -> None:
+    plan = write_plan(tmp_path, plan_data(2))
+    proc = cli("run", str(plan), "--profile", "fixture", "-o", str(tmp_path / "m.mp4"),
+               env={"SPARKLE_FIXTURE_DELAY_S": "0.5", "SPARKLE_CPU_SLOTS": "1"})  # fmt: skip
+    store = Store(sparkle_home / "sparkle.db")
+    _wait_for(lambda: bool(store.list_runs()) and any(
+        r.status == "succeeded" for r in store.step_records(run_id=store.list_runs()[0]["run_id"])
+    ))  # fmt: skip
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    run_id = store.list_runs()[0]["run_id"]
+    assert proc.returncode == 130
+    assert f"sparkle-motion resume {run_id}" in err and "Traceback" not in err
+    assert store.get_run(run_id)["status"] == "interrupted"
+    resumed = cli("resume", run_id)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "Movie:" in out and (tmp_path / "m.mp4").is_file()
