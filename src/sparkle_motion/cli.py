@@ -419,15 +419,16 @@ def resume(
         from sparkle_motion.production_agent import resume_run, run_status
 
         row = run_status(run_id)
-        with _ProgressView(total=len(json_plan_steps(row)) + 1) as view:
+        with _ProgressView(total=len(_saved_plan(row)["steps"]) + 1) as view:
             result = resume_run(run_id, on_progress=view, output=output)
         _finish(result)
 
 
-def json_plan_steps(row: dict) -> list:
+def _saved_plan(row: dict) -> dict:
+    """The plan a run row recorded."""
     import json
 
-    return json.loads(row["plan_json"])["plan"]["steps"]
+    return json.loads(row["plan_json"])["plan"]
 
 
 @app.command()
@@ -454,7 +455,7 @@ def status(
                 table.add_column(column)
             for row in rows:
                 started = datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M")
-                title = json_plan_title(row)
+                title = _saved_plan(row).get("title", "")
                 table.add_row(row["run_id"], row["status"], title, started, row["summary"] or "")
             out.print(table)
             return
@@ -471,12 +472,6 @@ def status(
             took = f"{r.duration_s:.1f} s" if r.duration_s is not None else ""
             table.add_row(r.step_id, r.step_type, r.status, str(r.attempts), took, detail)
         out.print(table)
-
-
-def json_plan_title(row: dict) -> str:
-    import json
-
-    return json.loads(row["plan_json"])["plan"].get("title", "")
 
 
 @app.command()

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tenacity
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from sparkle_motion import cache
 from sparkle_motion.adk_helpers import publish_local, write_memory_event
@@ -106,8 +106,6 @@ class RunStateError(SparkleError):
 class RunResult(BaseModel):
     """What a run did."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     run_id: str
     plan_id: str
     status: Literal["succeeded", "failed", "interrupted"]
@@ -118,6 +116,16 @@ class RunResult(BaseModel):
     output_path: str | None = None
     duration_s: float = 0.0
     warnings: list[str] = Field(default_factory=list)
+
+
+class RunFailed(SparkleError):
+    """``execute_plan(mode="run")`` on a run that did not succeed (``.result`` has why)."""
+
+    code = "run_failed"
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(f"run {result.run_id} failed: {result.summary}")
+        self.result = result
 
 
 def new_run_id() -> str:
@@ -192,12 +200,6 @@ def simulate_execution_report(
         records=records,
         warnings=validation.warnings,
     )
-
-
-# -------------------------------------------------------------- process backlog
-
-_BACKLOG = {"waiting": 0}
-_BACKLOG_LOCK = threading.Lock()
 
 
 # ---------------------------------------------------------------------- runner
@@ -803,18 +805,21 @@ def _copy_atomic(src: Path, dest: Path) -> None:
 
 
 def _check_backlog(plan: MoviePlan, settings: Settings) -> None:
-    """Refuse a plan that would push the process-wide step backlog over its limit."""
-    first_wave = min(
-        len(plan.steps),
-        settings.effective_cpu_slots + settings.gpu_slots,
-    )
-    with _BACKLOG_LOCK:
-        if _BACKLOG["waiting"] + first_wave > settings.step_queue_backlog_limit:
-            raise PlanResourceError(
-                f"{_BACKLOG['waiting']} steps are already waiting; the backlog limit is "
-                f"{settings.step_queue_backlog_limit}",
-                hint="try again when current runs finish",
-            )
+    """Refuse a plan that would push the process-wide step backlog over its limit.
+
+    A run hands the executor at most as many steps as it has slots (the rest wait in the
+    run, in plan order), so a plan adds at most its first wave to the backlog.
+    """
+    from sparkle_motion.executors.local import backlog
+
+    first_wave = min(len(plan.steps), settings.effective_cpu_slots + settings.gpu_slots)
+    waiting = backlog()
+    if waiting + first_wave > settings.step_queue_backlog_limit:
+        raise PlanResourceError(
+            f"{waiting} steps are waiting and this plan would add {first_wave}; the backlog "
+            f"limit is {settings.step_queue_backlog_limit}",
+            hint="try again when current runs finish, or raise step_queue_backlog_limit",
+        )
 
 
 # ------------------------------------------------------------------ public API
@@ -875,19 +880,8 @@ def execute_plan(
         raise ValueError("mode must be 'dry' or 'run'")
     result = run_plan(plan, on_progress=on_progress, **kwargs)
     if result.status != "succeeded":
-        raise _RunFailed(result)
+        raise RunFailed(result)
     return result.artifacts
-
-
-class _RunFailed(SparkleError):
-    code = "run_failed"
-
-    def __init__(self, result: RunResult) -> None:
-        super().__init__(f"run {result.run_id} failed: {result.summary}")
-        self.result = result
-
-
-RunFailed = _RunFailed
 
 
 # --------------------------------------------------------------------- resume
@@ -981,8 +975,10 @@ def _clean_dead_run(run_dir: Path, ws_tmp: Path) -> dict[str, int]:
     return {"killed_process_groups": killed, "removed_files": removed}
 
 
-def run_status(run_id: str | None = None, settings: Settings | None = None) -> Any:
-    """Runs (newest first), or one run's row and step records."""
+def run_status(
+    run_id: str | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]] | dict[str, Any]:
+    """Recent runs (newest first), or one run's row with ``live`` and its step records."""
     settings = settings or get_settings()
     store = get_store(settings)
     if run_id is None:

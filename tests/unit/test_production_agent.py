@@ -330,3 +330,21 @@ def test_lipsync_without_its_flag_is_simulated(no_assembly: list) -> None:
     assert [(c.step_id, c.audio_step_id) for c in clips if c.step_type == "lipsync"] == [
         ("lip", "say")
     ]
+
+
+def test_backlog_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_assembly: list) -> None:
+    from sparkle_motion.errors import PlanResourceError
+
+    big = {
+        "title": "t",
+        "steps": [{"id": f"t{k}", "type": "tts", "text": f"Line {k}."} for k in range(1000)],
+    }
+    from sparkle_motion.config import get_settings
+    from sparkle_motion.validation import build_plan
+
+    monkeypatch.setenv("SPARKLE_CPU_SLOTS", "4")
+    production_agent._check_backlog(build_plan(big), get_settings())  # 1,000 steps alone fit
+    (tmp_path / "sparkle.yaml").write_text("step_queue_backlog_limit: 3\n")
+    monkeypatch.setenv("SPARKLE_CONFIG_DIR", str(tmp_path))
+    with pytest.raises(PlanResourceError, match="backlog limit is 3"):
+        run_plan(big, profile="fixture")

@@ -13,6 +13,20 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+_BACKLOG = 0  # steps submitted in this process that have not started yet
+_BACKLOG_LOCK = threading.Lock()
+
+
+def backlog() -> int:
+    """Steps handed to an executor in this process and still waiting for a thread."""
+    return _BACKLOG
+
+
+def _adjust_backlog(delta: int) -> None:
+    global _BACKLOG
+    with _BACKLOG_LOCK:
+        _BACKLOG += delta
+
 
 class LocalExecutor:
     """Runs steps on threads, at most ``slots[name]`` holding each resource at once."""
@@ -35,8 +49,10 @@ class LocalExecutor:
                 self._used[r] = self._used.get(r, 0) + 1
                 self.peak[r] = max(self.peak.get(r, 0), self._used[r])
         ctx = contextvars.copy_context()
+        _adjust_backlog(1)
 
         def run() -> Any:
+            _adjust_backlog(-1)
             try:
                 return ctx.run(fn)
             finally:

@@ -370,8 +370,15 @@ def assemble_clips(
             os.utime(cache / f"{key}.mp4")  # recently used: kept by a future eviction
             done += 1
             progress(done / total_work, f"segment {key[:12]}: cached")
-    if todo:
-        with ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="assemble") as pool:
+
+    with tempfile.TemporaryDirectory(dir=ws.tmp, prefix="assemble-") as tmpdir:
+        work = Path(tmpdir)
+        # The soundtrack does not depend on the pictures: mix and normalise it while the
+        # segments encode (it is single-threaded; the encoders leave room for it).
+        with ThreadPoolExecutor(max_workers=_workers() + 1, thread_name_prefix="assemble") as pool:
+            sound_future = pool.submit(
+                contextvars.copy_context().run, soundtrack.build_audio, exe, tl, opts, work, run
+            )
             futures = {
                 pool.submit(contextvars.copy_context().run, encode, key, seg): seg
                 for key, seg in todo.items()
@@ -382,13 +389,10 @@ def assemble_clips(
                     seg = futures[fut]
                     done += 1
                     progress(done / total_work, f"{seg.kind} {seg.index}: encoded")
+                sound = sound_future.result()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
-
-    with tempfile.TemporaryDirectory(dir=ws.tmp, prefix="assemble-") as tmpdir:
-        work = Path(tmpdir)
-        sound = soundtrack.build_audio(exe, tl, opts, work, run)
         done += 1
         progress(done / total_work, "sound mixed and normalised")
 

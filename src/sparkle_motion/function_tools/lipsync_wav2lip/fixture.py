@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from sparkle_motion.function_tools.fixture_support import fixture_delay
+from sparkle_motion.function_tools.videos_wan.fixture import INTERMEDIATE_ARGS, TO_BT709
 from sparkle_motion.utils.ffmpeg import ffmpeg_exe, probe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "lipsync_wav2lip/fixture"
-VERSION = "1"
+VERSION = "2"
 
 
 def run(face: Path, audio: Path, out_path: Path, opts: dict[str, Any]) -> dict:
@@ -28,10 +29,9 @@ def run(face: Path, audio: Path, out_path: Path, opts: dict[str, Any]) -> dict:
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *face_in, "-i", str(face.resolve()),
         "-i", str(audio.resolve()), "-map", "0:v:0", "-map", "1:a:0", "-t", f"{duration:.4f}",
         "-vf", f"scale={width}:{height}:force_original_aspect_ratio=increase,"
-        f"crop={width}:{height},setsar=1,fps={fps},format=yuv420p",
-        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-threads", "2",
-        "-c:a", "aac", "-b:a", "192k", "-fflags", "+bitexact", "-flags:v", "+bitexact",
-        "-flags:a", "+bitexact", str(out_path),
+        f"crop={width}:{height},setsar=1,fps={fps},{TO_BT709}",
+        *INTERMEDIATE_ARGS[:-1],
+        "-c:a", "aac", "-b:a", "192k", "-flags:a", "+bitexact", str(out_path),
     ]  # fmt: skip
     run_command(cmd, timeout_s=600)
     return {

@@ -18,10 +18,15 @@ from sparkle_motion.utils.ffmpeg import ffmpeg_exe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/fixture"
-VERSION = "1"
+VERSION = "2"
+# Intermediate clips are BT.709 and tagged so: the assembler's colour conversion is then a
+# pass-through, and a clip is decoded, not re-scaled, frame by frame.
+TO_BT709 = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
 INTERMEDIATE_ARGS = [
     "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p",
-    "-threads", "2", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-an",
+    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+    "-color_range", "tv", "-threads", "2", "-fflags", "+bitexact", "-flags:v", "+bitexact",
+    "-an",
 ]  # fmt: skip
 
 
@@ -59,12 +64,12 @@ def render(
     if pan:
         graph = (
             f"[0:v]{hold},crop={width}:{height}:x='(in_w-out_w)*n/{max(1, frames - 1)}'"
-            ":y='(in_h-out_h)/2',setsar=1,format=yuv420p"
+            f":y='(in_h-out_h)/2',setsar=1,{TO_BT709}"
         )
     else:
         graph = (
             f"[0:v]{hold}[a];[1:v]{hold}[b];"
-            f"[a][b]xfade=transition=fade:duration={duration:.4f}:offset=0,setsar=1,format=yuv420p"
+            f"[a][b]xfade=transition=fade:duration={duration:.4f}:offset=0,setsar=1,{TO_BT709}"
         )
     cmd += ["-filter_complex", graph]
     cmd += ["-frames:v", str(frames), "-r", str(fps), *INTERMEDIATE_ARGS, str(out_path)]
