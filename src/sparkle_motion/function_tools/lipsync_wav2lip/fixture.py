@@ -15,7 +15,7 @@ from sparkle_motion.utils.ffmpeg import ffmpeg_exe, probe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "lipsync_wav2lip/fixture"
-VERSION = "2"
+VERSION = "3"
 
 
 def run(face: Path, audio: Path, out_path: Path, opts: dict[str, Any]) -> dict:

@@ -1,8 +1,8 @@
 """Fixture video: a clip of the requested frames, fps and size made from the keyframes.
 
 One keyframe: a slow pan across it. Start and end frames: a crossfade from one to the other.
-No keyframe: the prompt is drawn as a fixture image first. Encoded near-lossless (x264
-crf 12), deterministic (bitexact, fixed threads).
+No keyframe: the prompt is drawn as a fixture image first. Encoded lossless (x264 qp 0,
+which is also the fastest setting), deterministic (bitexact, fixed threads).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from sparkle_motion.utils.ffmpeg import ffmpeg_exe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/fixture"
-VERSION = "2"
+VERSION = "3"
 # Intermediate clips are BT.709 and tagged so: the assembler's colour conversion is then a
 # pass-through, and a clip is decoded, not re-scaled, frame by frame.
 TO_BT709 = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
 INTERMEDIATE_ARGS = [
-    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p",
+    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p",
     "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
     "-color_range", "tv", "-threads", "2", "-fflags", "+bitexact", "-flags:v", "+bitexact",
     "-an",
