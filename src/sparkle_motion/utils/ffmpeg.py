@@ -15,6 +15,16 @@ from pathlib import Path
 from sparkle_motion.errors import MissingDependencyError
 from sparkle_motion.utils.run_command import run_command
 
+# Intermediate clips (what video and lip-sync providers hand the assembler) are lossless
+# BT.709 and tagged so: the assembler's colour conversion is then a pass-through, and a clip
+# is decoded, not re-scaled, frame by frame. x264 qp 0 is also its fastest setting.
+TO_BT709 = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
+INTERMEDIATE_VIDEO_ARGS = [
+    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p",
+    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+    "-color_range", "tv", "-threads", "2", "-fflags", "+bitexact", "-flags:v", "+bitexact",
+]  # fmt: skip
+
 
 @functools.lru_cache(maxsize=4)
 def _exe_for(override: str | None) -> str:

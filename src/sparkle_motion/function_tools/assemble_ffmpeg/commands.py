@@ -27,6 +27,7 @@ from sparkle_motion.function_tools.assemble_ffmpeg.timeline import (
     Visual,
 )
 from sparkle_motion.types import AssembleOpts
+from sparkle_motion.utils import moves
 
 ENCODER_THREADS = 2
 """Fixed, so that x264/x265 give the same bytes whatever the machine's core count."""
@@ -96,7 +97,7 @@ def encode_args(opts: AssembleOpts) -> list[str]:
 
 
 def _num(x: float) -> str:
-    return f"{x:.6f}".rstrip("0").rstrip(".") if x else "0"
+    return moves.num(x)
 
 
 def still_amount(frames: int, fps: int) -> float:
@@ -110,44 +111,16 @@ def hold_amount(frames: int, fps: int) -> float:
 
 
 def move_corners(motion: str, amount: float, offset: int, den: int) -> dict[str, str]:
-    """``perspective`` corner expressions for a move.
-
-    The visible window is a fraction ``r`` of the picture centred at (cx, cy); both are
-    linear in p = (on + offset) / den (``on`` counts from 1 at the filter's first frame).
-    """
-    b = amount
-    # (r0, r1, cx0, cx1, cy0, cy1): r = r0 + r1 p, cx = cx0 + cx1 p, cy = cy0 + cy1 p
-    table = {
-        "zoom_in": (1.0, -b, 0.5, 0.0, 0.5, 0.0),
-        "zoom_out": (1.0 - b, b, 0.5, 0.0, 0.5, 0.0),
-        "pan_right": (1.0 - b, 0.0, (1.0 - b) / 2, b, 0.5, 0.0),
-        "pan_left": (1.0 - b, 0.0, (1.0 + b) / 2, -b, 0.5, 0.0),
-        "pan_down": (1.0 - b, 0.0, 0.5, 0.0, (1.0 - b) / 2, b),
-        "pan_up": (1.0 - b, 0.0, 0.5, 0.0, (1.0 + b) / 2, -b),
-    }
-    if motion not in table:
-        raise AssemblyError(f"unknown move {motion!r}")
-    r0, r1, cx0, cx1, cy0, cy1 = table[motion]
-    p = f"(on{offset:+d})/{max(den, 1)}"
-
-    def lin(dim: str, c0: float, c1: float) -> str:
-        if abs(c1) < 1e-12:
-            return f"{dim}*{_num(c0)}"
-        return f"{dim}*({_num(c0)}{'+' if c1 >= 0 else '-'}{_num(abs(c1))}*{p})"
-
-    left = lin("W", cx0 - r0 / 2, cx1 - r1 / 2)
-    right = lin("W", cx0 + r0 / 2, cx1 + r1 / 2)
-    top = lin("H", cy0 - r0 / 2, cy1 - r1 / 2)
-    bottom = lin("H", cy0 + r0 / 2, cy1 + r1 / 2)
-    return {
-        "x0": left, "y0": top, "x1": right, "y1": top,
-        "x2": left, "y2": bottom, "x3": right, "y3": bottom,
-    }  # fmt: skip
+    """``perspective`` corner expressions for a move, linear in p = (on + offset) / den
+    (``on`` counts from 1 at the filter's first frame)."""
+    try:
+        return moves.corners(motion, amount, f"(on{offset:+d})/{max(den, 1)}")
+    except ValueError as exc:
+        raise AssemblyError(str(exc)) from None
 
 
 def _perspective(corners: dict[str, str]) -> str:
-    body = ":".join(f"{k}={v}" for k, v in corners.items())
-    return f"perspective={body}:interpolation=linear:sense=source:eval=frame"
+    return moves.perspective(corners)
 
 
 def _cover(w: int, h: int) -> str:

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkle_motion.function_tools.fixture_support import fixture_delay
-from sparkle_motion.function_tools.videos_wan.fixture import INTERMEDIATE_ARGS, TO_BT709
-from sparkle_motion.utils.ffmpeg import ffmpeg_exe, probe
+from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpeg_exe, probe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "lipsync_wav2lip/fixture"
@@ -30,7 +29,7 @@ def run(face: Path, audio: Path, out_path: Path, opts: dict[str, Any]) -> dict:
         "-i", str(audio.resolve()), "-map", "0:v:0", "-map", "1:a:0", "-t", f"{duration:.4f}",
         "-vf", f"scale={width}:{height}:force_original_aspect_ratio=increase,"
         f"crop={width}:{height},setsar=1,fps={fps},{TO_BT709}",
-        *INTERMEDIATE_ARGS[:-1],
+        *INTERMEDIATE_VIDEO_ARGS,
         "-c:a", "aac", "-b:a", "192k", "-flags:a", "+bitexact", str(out_path),
     ]  # fmt: skip
     run_command(cmd, timeout_s=600)

@@ -14,20 +14,11 @@ from PIL import Image, ImageOps
 
 from sparkle_motion.function_tools.fixture_support import fixture_delay
 from sparkle_motion.function_tools.images_sdxl.fixture import draw
-from sparkle_motion.utils.ffmpeg import ffmpeg_exe
+from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpeg_exe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/fixture"
 VERSION = "3"
-# Intermediate clips are BT.709 and tagged so: the assembler's colour conversion is then a
-# pass-through, and a clip is decoded, not re-scaled, frame by frame.
-TO_BT709 = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
-INTERMEDIATE_ARGS = [
-    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p",
-    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-    "-color_range", "tv", "-threads", "2", "-fflags", "+bitexact", "-flags:v", "+bitexact",
-    "-an",
-]  # fmt: skip
 
 
 def _fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -72,7 +63,15 @@ def render(
             f"[a][b]xfade=transition=fade:duration={duration:.4f}:offset=0,setsar=1,{TO_BT709}"
         )
     cmd += ["-filter_complex", graph]
-    cmd += ["-frames:v", str(frames), "-r", str(fps), *INTERMEDIATE_ARGS, str(out_path)]
+    cmd += [
+        "-frames:v",
+        str(frames),
+        "-r",
+        str(fps),
+        *INTERMEDIATE_VIDEO_ARGS,
+        "-an",
+        str(out_path),
+    ]
     try:
         run_command(cmd, timeout_s=600)
     finally:

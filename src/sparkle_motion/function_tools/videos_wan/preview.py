@@ -1,0 +1,96 @@
+"""Preview video: camera motion over the step's keyframes, at the requested frames, fps, size.
+
+One keyframe: a slow, eased pan or zoom across it (``opts['motion']``; ``auto`` picks one
+from the seed). Start and end frames: a move on the start frame that cross-fades into the
+end frame through the middle of the shot. No keyframe: the prompt is drawn first by the
+preview storyboard. Something moves in every frame. Output: a lossless BT.709 intermediate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from sparkle_motion.utils import moves
+from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpeg_exe
+from sparkle_motion.utils.run_command import run_command
+
+PROVIDER_ID = "videos_wan/preview"
+VERSION = "1"
+TRAVEL = 0.12  # how much of the frame a move crosses in one shot
+
+
+def pick_motion(motion: str | None, seed: int, prompt: str) -> str:
+    """The move to make: the requested one, or one chosen from the seed and prompt."""
+    if motion and motion != "auto":
+        return motion
+    digest = hashlib.sha256(f"{seed}|{prompt}".encode()).digest()
+    return moves.MOTIONS[digest[0] % len(moves.MOTIONS)]
+
+
+def _keyframe(path: Path | None, prompt: str, seed: int, size: tuple[int, int]) -> Image.Image:
+    if path is not None:
+        return ImageOps.fit(Image.open(path).convert("RGB"), size, Image.Resampling.LANCZOS)
+    from sparkle_motion.function_tools.images_sdxl import preview as storyboard
+
+    item = storyboard.render(prompt, 1, seed, {"width": size[0], "height": size[1]})[0]
+    import io
+
+    return Image.open(io.BytesIO(item["data"])).convert("RGB")
+
+
+def render(
+    start_frames: list[Path], end_frames: list[Path], prompt: str, opts: dict[str, Any],
+    out_path: Path,
+) -> dict:  # fmt: skip
+    """Write the clip to ``out_path`` (MP4); returns its metadata."""
+    width, height = int(opts.get("width") or 1280), int(opts.get("height") or 720)
+    fps, frames = int(opts.get("fps") or 24), int(opts.get("num_frames") or 48)
+    seed = int(opts.get("seed") or 0)
+    motion = pick_motion(opts.get("motion"), seed, prompt)
+    duration = frames / fps
+    first = _keyframe(start_frames[0] if start_frames else None, prompt, seed, (width, height))
+    inputs = [out_path.with_suffix(".k0.png")]
+    first.save(inputs[0], compress_level=1)
+    if end_frames:
+        inputs.append(out_path.with_suffix(".k1.png"))
+        _keyframe(end_frames[0], prompt, seed, (width, height)).save(inputs[1], compress_level=1)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    for path in inputs:
+        cmd += ["-f", "image2", "-framerate", str(fps), "-i", str(path)]
+    # convert each keyframe once, repeat it, then move a sub-pixel window over it
+    hold = f"{TO_BT709},loop=loop=-1:size=1:start=0,trim=end_frame={frames},setpts=N/{fps}/TB"
+    move = moves.perspective(moves.corners(motion, TRAVEL, moves.eased(frames)))
+    if end_frames:
+        # the end frame arrives through the middle half of the shot, moving the other way
+        back = {"zoom_in": "zoom_out", "zoom_out": "zoom_in"}.get(motion, motion)
+        move_b = moves.perspective(moves.corners(back, TRAVEL, moves.eased(frames)))
+        graph = (
+            f"[0:v]{hold},{move}[a];[1:v]{hold},{move_b}[b];"
+            f"[a][b]xfade=transition=fade:duration={duration / 2:.4f}:offset={duration / 4:.4f},"
+            f"trim=end_frame={frames},setsar=1[out]"
+        )
+    else:
+        graph = f"[0:v]{hold},{move},setsar=1[out]"
+    cmd += ["-filter_complex", graph, "-map", "[out]", "-frames:v", str(frames), "-r", str(fps),
+            *INTERMEDIATE_VIDEO_ARGS, "-an", str(out_path)]  # fmt: skip
+    try:
+        run_command(cmd, timeout_s=600)
+    finally:
+        for path in inputs:
+            path.unlink(missing_ok=True)
+    return {
+        "num_frames": frames,
+        "fps": fps,
+        "width": width,
+        "height": height,
+        "duration_s": duration,
+        "motion": motion,
+        "provider": PROVIDER_ID,
+        "model_id": "ffmpeg-camera-moves",
+        "device": "cpu",
+        "keyframes": len(start_frames) + len(end_frames),
+    }

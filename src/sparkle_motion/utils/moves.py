@@ -1,0 +1,63 @@
+"""Camera moves over a picture as ffmpeg ``perspective`` corner expressions.
+
+``perspective`` samples a sub-pixel window (plain C, bit-exact), so a move is smooth where
+``zoompan`` steps in whole pixels. The visible window is a fraction ``r`` of the picture
+centred at (cx, cy); all three follow a progress expression ``p`` from 0 to 1, which the
+caller chooses (linear over a segment, or eased over a whole shot).
+"""
+
+from __future__ import annotations
+
+MOTIONS = ("zoom_in", "zoom_out", "pan_left", "pan_right", "pan_up", "pan_down")
+
+
+def num(x: float) -> str:
+    """A float as a short ffmpeg expression literal."""
+    return f"{x:.6f}".rstrip("0").rstrip(".") if x else "0"
+
+
+def corners(motion: str, amount: float, p: str) -> dict[str, str]:
+    """Corner expressions of ``motion`` travelling ``amount`` of the frame as ``p`` goes 0→1.
+
+    Raises:
+        ValueError: an unknown motion.
+    """
+    b = amount
+    # (r0, r1, cx0, cx1, cy0, cy1): r = r0 + r1 p, cx = cx0 + cx1 p, cy = cy0 + cy1 p
+    table = {
+        "zoom_in": (1.0, -b, 0.5, 0.0, 0.5, 0.0),
+        "zoom_out": (1.0 - b, b, 0.5, 0.0, 0.5, 0.0),
+        "pan_right": (1.0 - b, 0.0, (1.0 - b) / 2, b, 0.5, 0.0),
+        "pan_left": (1.0 - b, 0.0, (1.0 + b) / 2, -b, 0.5, 0.0),
+        "pan_down": (1.0 - b, 0.0, 0.5, 0.0, (1.0 - b) / 2, b),
+        "pan_up": (1.0 - b, 0.0, 0.5, 0.0, (1.0 + b) / 2, -b),
+    }
+    if motion not in table:
+        raise ValueError(f"unknown move {motion!r} (use {', '.join(MOTIONS)})")
+    r0, r1, cx0, cx1, cy0, cy1 = table[motion]
+
+    def lin(dim: str, c0: float, c1: float) -> str:
+        if abs(c1) < 1e-12:
+            return f"{dim}*{num(c0)}"
+        return f"{dim}*({num(c0)}{'+' if c1 >= 0 else '-'}{num(abs(c1))}*{p})"
+
+    left = lin("W", cx0 - r0 / 2, cx1 - r1 / 2)
+    right = lin("W", cx0 + r0 / 2, cx1 + r1 / 2)
+    top = lin("H", cy0 - r0 / 2, cy1 - r1 / 2)
+    bottom = lin("H", cy0 + r0 / 2, cy1 + r1 / 2)
+    return {
+        "x0": left, "y0": top, "x1": right, "y1": top,
+        "x2": left, "y2": bottom, "x3": right, "y3": bottom,
+    }  # fmt: skip
+
+
+def perspective(corner_exprs: dict[str, str]) -> str:
+    """The ``perspective`` filter for corner expressions (evaluated per frame)."""
+    body = ":".join(f"{k}={v}" for k, v in corner_exprs.items())
+    return f"perspective={body}:interpolation=linear:sense=source:eval=frame"
+
+
+def eased(frames: int) -> str:
+    """Progress over a shot of ``frames`` frames with a smoothstep ease in and out."""
+    t = f"((on-1)/{max(1, frames - 1)})"
+    return f"({t}*{t}*(3-2*{t}))"
