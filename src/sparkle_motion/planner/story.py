@@ -514,10 +514,10 @@ def _place(tokens: list[str], originals: list[str]) -> str | None:
 
 NARRATION: dict[str, tuple[str, ...]] = {
     "opening": (
-        "{place_cap}, {hero_a} kept to a quiet routine, watching the weather change and "
-        "wondering whether anything new would ever happen.",
-        "Every day {place}, {hero_the} followed the same careful routine, content but a "
-        "little lonely, and certain that tomorrow would look just like today.",
+        "{place_cap}, {hero_a} kept to a quiet routine. Each day brought the same weather, "
+        "the same chores, and nothing new at all.",
+        "Every day {place}, {hero_the} followed the same careful routine. Life was content, "
+        "but a little lonely, and tomorrow always looked like today.",
         "{place_cap} lived {hero_a}. The days were calm and ordinary, and nobody expected "
         "them to change.",
     ),
@@ -526,12 +526,12 @@ NARRATION: dict[str, tuple[str, ...]] = {
         "{hero_the} as {hero_the} was to see it.",
         "One bright morning, {hero_the} noticed {other_a} nearby. Neither of them moved at "
         "first; they simply looked at each other and waited.",
-        "It began with a sound no one had heard before, and there, close enough to touch, "
-        "was {other_a}, watching {hero_the} with curious eyes.",
+        "It began with a sound no one had heard before. There, close enough to touch, was "
+        "{other_a}, watching {hero_the} with curious eyes.",
     ),
     "meeting_alone": (
-        "Then one morning {hero_the} found something that did not belong: {mystery}, "
-        "waiting as if it had been left there on purpose.",
+        "Then one morning {hero_the} found something that did not belong: {mystery}. It "
+        "waited there, as if it had been left on purpose.",
         "One bright morning, while going about the usual chores, {hero_the} spotted "
         "{mystery}, and curiosity won over caution.",
     ),
@@ -561,18 +561,18 @@ NARRATION: dict[str, tuple[str, ...]] = {
     "bonding": (
         "Day after day they came back to the same spot. Slowly, without a single word in "
         "common, {hero_the} and {other_the} learned each other's ways.",
-        "Little by little, the two of them became used to each other, sharing quiet "
+        "Little by little, the two of them became used to each other. They shared quiet "
         "afternoons that neither wanted to end.",
     ),
     "bonding_alone": (
-        "Day after day, {hero_the} studied {mystery_the}, following every clue it offered "
-        "and sketching each one in a worn notebook.",
+        "Day after day, {hero_the} studied {mystery_the}. Every clue went into a worn "
+        "notebook, sketched with care.",
     ),
     "discovery": (
-        "Together they found something no one else had seen: a secret corner of the world, "
-        "hidden in plain sight all along.",
-        "Exploring further than ever before, they discovered that the world was far larger, "
-        "and far stranger, than {hero_the} had imagined.",
+        "Together they found something no one else had seen. It was a secret corner of the "
+        "world, hidden in plain sight all along.",
+        "They explored further than ever before. The world was far larger, and far "
+        "stranger, than {hero_the} had imagined.",
     ),
     "discovery_alone": (
         "The trail led further than {hero_the} had ever been, to a place hidden in plain "
@@ -586,8 +586,8 @@ NARRATION: dict[str, tuple[str, ...]] = {
         "But one night {trouble}, and {hero_the} was suddenly alone with no one to turn to.",
     ),
     "setback": (
-        "By the grey hour before dawn, hope was running out, and it seemed that the night "
-        "would never end.",
+        "By the grey hour before dawn, hope was running out. It seemed that the night would "
+        "never end.",
         "They tried everything they knew, and nothing worked. The cold crept closer, and "
         "the way home disappeared.",
     ),
