@@ -289,6 +289,7 @@ class _Runner:
         self.inputs: dict[tuple[str, str], ArtifactRef] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self.qa_warnings: list[str] = []
 
     # ----------------------------------------------------------- records
 
@@ -704,6 +705,42 @@ class _Runner:
         }
         return "assemble:" + cache.cache_key(payload, ASSEMBLER_VERSION, {})
 
+    def _quality_check(self, movie: ArtifactRef, assembly_key: str) -> list[str]:
+        """QA of the finished movie, scene by scene; cached with the movie, so an unchanged
+        re-run does not decode it again. Returns warnings with the time of each problem."""
+        from sparkle_motion.function_tools.qa_qwen2vl import entrypoint as qa
+        from sparkle_motion.types import QAReport
+
+        provider = self.providers.get("qa_qwen2vl", "fixture")
+        key = f"qa:{provider}:{assembly_key}"
+        hit = self._cache_lookup(key)
+        if hit is not None:
+            report = QAReport.model_validate_json(hit[0].path.read_text(encoding="utf-8"))
+        else:
+            scenes = movie.metadata.get("scenes") or []
+            segments = [(s["start_s"], s["start_s"] + s["duration_s"]) for s in scenes]
+            opts = {
+                "provider": provider,
+                "target_lufs": self.plan.assemble_opts.loudness_lufs,
+                "expected_duration_s": movie.metadata.get("duration_s"),
+            }
+            report = qa.inspect_movie(movie.path, segments or None, opts=opts)
+            if report is None:
+                return []
+            ref = publish_local(
+                report.model_dump_json(indent=2).encode(), "application/json",
+                {"kind": "qa_report", "movie": movie.artifact_uri},
+            )  # fmt: skip
+            self.store.put_cache(
+                key, step_type="qa", provider=provider, artifacts=[ref.model_dump(mode="json")]
+            )
+            write_memory_event(
+                "qa_report",
+                {"ok": report.ok, "flags": report.global_flags, "uri": ref.artifact_uri},
+                plan_id=self.plan.id, run_id=self.run_id,
+            )  # fmt: skip
+        return qa.report_warnings(report, provider) if not report.ok else []
+
     def _assemble(self) -> tuple[ArtifactRef, ArtifactRef | None]:
         """The movie and its subtitles: from the cache when nothing they depend on changed."""
         started = _now()
@@ -723,6 +760,7 @@ class _Runner:
                 key, step_type="assemble", provider=ASSEMBLER_VERSION,
                 artifacts=[r.model_dump(mode="json") for r in (movie, srt) if r is not None],
             )  # fmt: skip
+        self.qa_warnings = self._quality_check(movie, key)
         end = _now()
         self._record(
             "assemble", "assemble", status="succeeded", end_time=end, cache_key=key,
@@ -790,7 +828,8 @@ class _Runner:
         return RunResult(
             run_id=self.run_id, plan_id=self.plan.id, status=status, summary=summary,
             records=records, artifacts=artifacts, movie=movie, output_path=output_path,
-            duration_s=time.perf_counter() - started, warnings=self.validation.warnings,
+            duration_s=time.perf_counter() - started,
+            warnings=[*self.validation.warnings, *self.qa_warnings],
         )  # fmt: skip
 
     def _position(self, step_id: str) -> int:

@@ -17,3 +17,24 @@ def inspect_frames(
     """Inspect frames (paths or PNG bytes) with QA prompts; returns a QAReport."""
     opts = dict(opts or {})
     return backend(TOOL, opts.get("provider", "fixture")).inspect(frames, prompts, opts)
+
+
+def inspect_movie(
+    path: Path | str,
+    segments: list[tuple[float, float]] | None = None,
+    *,
+    opts: dict[str, Any] | None = None,
+) -> QAReport | None:
+    """Check a finished movie per segment (black or frozen pictures, silence, clipping,
+    loudness, A/V length); None when the provider has no movie check (fixture)."""
+    opts = dict(opts or {})
+    module = backend(TOOL, opts.get("provider", "fixture"))
+    check = getattr(module, "inspect_movie", None)
+    return None if check is None else check(Path(path), segments, opts)
+
+
+def report_warnings(report: QAReport, provider: str) -> list[str]:
+    """One line per failed check, with the time it occurs."""
+    module = backend(TOOL, provider)
+    lines = getattr(module, "warnings", None)
+    return lines(report) if lines else [report.reason] if report.reason else []
