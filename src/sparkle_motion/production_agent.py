@@ -205,8 +205,14 @@ def simulate_execution_report(
 # ---------------------------------------------------------------------- runner
 
 
-def _effective_step_data(step: Any, plan: MoviePlan) -> dict[str, Any]:
-    """The step with its options after defaults and inheritance from the movie."""
+def _effective_step_data(
+    step: Any, plan: MoviePlan, providers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The step with its options after defaults and inheritance from the movie.
+
+    A narration also carries the catalog's settings for its voice under the chosen provider
+    (outside ``opts``): retuning a voice in tts_providers.yaml re-renders its lines.
+    """
     data = step.model_dump(mode="json", exclude_none=True)
     opts = data.setdefault("opts", {})
     # renderers want multiples of 8; the assembler fits pictures to the movie's exact size
@@ -225,6 +231,11 @@ def _effective_step_data(step: Any, plan: MoviePlan) -> dict[str, Any]:
         opts["size"] = [width, height]
     if step.type != "custom":
         opts.setdefault("seed", cache.derived_seed(data))
+    if step.type == "tts" and providers:
+        from sparkle_motion import voices
+
+        provider = voices.provider_for(step.opts.provider or providers.get("tts_chatterbox", ""))
+        data["voice_settings"] = voices.provider_voice(step.voice.id, provider)
     return data
 
 
@@ -584,7 +595,7 @@ class _Runner:
             while fresh:
                 sid = fresh.popleft()
                 step = self.steps[sid]
-                data = _effective_step_data(step, self.plan)
+                data = _effective_step_data(step, self.plan, self.providers)
                 tool = _TOOL_OF_STEP.get(step.type)
                 provider = _provider_version(step.type, self.providers.get(tool or "", "fixture"))
                 key = cache.cache_key(data, provider, self._input_hashes(step))

@@ -42,6 +42,7 @@ _BACKENDS: dict[tuple[str, str], str] = {
     ("videos_wan", "preview"): "sparkle_motion.function_tools.videos_wan.preview",
     ("lipsync_wav2lip", "preview"): "sparkle_motion.function_tools.lipsync_wav2lip.preview",
     ("qa_qwen2vl", "preview"): "sparkle_motion.function_tools.qa_qwen2vl.preview",
+    ("tts_chatterbox", "preview"): "sparkle_motion.function_tools.tts_chatterbox.preview",
 }
 # packages a backend needs, checked before it is imported
 _REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {}

@@ -1,4 +1,10 @@
-"""tts_agent: speaks one line through the tts_chatterbox FunctionTool (thin for now)."""
+"""tts_agent: speaks one line through the tts_chatterbox FunctionTool.
+
+It decides, the FunctionTool computes: the logical voice of the plan (``emma``) is resolved
+here, through the catalog (:mod:`sparkle_motion.voices`), to the provider voice and settings
+of the provider that the run's profile picks (preview → ``espeak-local``, fixture →
+``fixture-local``), and handed to the backend as explicit arguments.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sparkle_motion import voices
 from sparkle_motion.adk_helpers import publish_local
 from sparkle_motion.function_tools.tts_chatterbox import entrypoint
 from sparkle_motion.run_context import current_run_context
 from sparkle_motion.types import ArtifactRef, TTSOpts, VoiceConfig
+
+
+def _choose_provider(profile: str, forced: str | None) -> tuple[str, str]:
+    """(catalog provider id, backend profile) for this call."""
+    if forced:  # opts.provider: a catalog provider id or a fixture alias
+        provider = voices.provider_for(forced)
+        info = voices.load_catalog().providers[provider]
+        if info.profile is not None:
+            return provider, info.profile
+    return voices.provider_for(profile), profile
 
 
 def synthesize(
@@ -21,8 +38,12 @@ def synthesize(
 ) -> ArtifactRef:
     """Speak ``text`` with ``voice_config``; returns the WAV's ArtifactRef.
 
-    Its metadata has duration_s, sample_rate, voice_id, provider, model_id, device,
-    synth_time_s, watermarked and the sentence timings.
+    Its metadata has duration_s, sample_rate, voice_id, provider_voice_id, provider,
+    model_id, device, synth_time_s, watermarked and the sentence timings.
+
+    Raises:
+        TTSInvalidInputError: unknown voice id (the message names the known ones), or text
+            the provider cannot speak.
     """
     voice = (
         voice_config
@@ -31,8 +52,11 @@ def synthesize(
     )
     opts = opts if isinstance(opts, TTSOpts) else TTSOpts.model_validate(opts or {})
     ctx = current_run_context()
-    provider = ctx.providers.get("tts_chatterbox", "fixture")
-    call_opts = {**opts.model_dump(exclude_none=True), "provider": provider}
+    provider, profile = _choose_provider(
+        ctx.providers.get("tts_chatterbox", "fixture"), opts.provider
+    )
+    resolved = voices.provider_voice(voice.id, provider)
+    call_opts = {**resolved, **opts.model_dump(exclude_none=True), "provider": profile}
     if voice.language:
         call_opts.setdefault("language", voice.language)
     if voice.speed:
@@ -44,6 +68,9 @@ def synthesize(
     out = work / "narration.wav"
     meta = entrypoint.synthesize(text, voice.id, call_opts, out)
     meta["text"] = text
+    meta["voice_id"] = voice.id
+    meta.setdefault("provider_voice_id", resolved["provider_voice_id"])
+    meta["voice_provider"] = provider
     try:
         return publish_local(out, "audio/wav", meta)
     finally:

@@ -314,6 +314,8 @@ def check_plan_environment(
                 except PlanSchemaError as exc:
                     exc.field = f"{where}.opts.{name}"
                     raise
+        if step.type == "tts":
+            _check_voice(step.voice.id, f"{where}.voice.id", settings)
         if step.type == "custom":
             handlers = handler_names() if handlers is None else handlers
             if step.handler not in handlers:
@@ -325,6 +327,20 @@ def check_plan_environment(
                     hint="register it in the entry point group sparkle_motion.handlers",
                 )
     return _order_warnings(plan)
+
+
+def _check_voice(voice_id: str, field: str, settings: Settings) -> None:
+    """A narration's voice must be one of the catalog's logical voices."""
+    from sparkle_motion.voices import load_catalog
+
+    known = load_catalog(settings).voices
+    if voice_id not in known:
+        raise PlanSchemaError(
+            f"no voice named {voice_id!r} (voices: {', '.join(sorted(known))})",
+            field=field,
+            stage="step",
+            hint="see sparkle_motion/configs/tts_providers.yaml",
+        )
 
 
 def resolve_plan_path_checked(value: str, base_dir: Path, field: str) -> Path:
