@@ -198,3 +198,12 @@ def test_litellm_model_needs_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     with pytest.raises(ADKUnavailableError, match=r"sparkle-motion\[llm\]"):
         generate_plan("a fox", model="openai/gpt-4o-mini")
+
+
+def test_an_invented_voice_falls_back_to_the_narrator(canned_llm) -> None:
+    draft = json.loads(json.dumps(GOOD_DRAFT))
+    draft["scenes"][0]["voice"] = "deep movie-trailer voice"
+    draft["scenes"][1]["voice"] = "emma"
+    plan = generate_plan("a fox befriends an owl", model=canned_llm.make(json.dumps(draft)))
+    voices = [s.voice.id for s in plan.steps if s.type == "tts"]
+    assert voices == ["narrator", "emma"]

@@ -34,7 +34,10 @@ class SceneDraft(BaseModel):
     motion: str | None = Field(
         None, description="Camera move: zoom_in, zoom_out, pan_left, pan_right, pan_up, pan_down."
     )
-    voice: str | None = Field(None, description="Narrator voice id; omit for the default.")
+    voice: str | None = Field(
+        None,
+        description="Voice id: narrator, emma, james, olivia, child or elder; omit for narrator.",
+    )
 
 
 class PlanDraft(BaseModel):
@@ -70,6 +73,10 @@ def draft_to_plan(
 ) -> MoviePlan:
     """Build a MoviePlan from a draft (stages 2-3 run; policy and caps are the caller's)."""
     assemble = assemble or AssembleOpts()
+    from sparkle_motion.voices import load_catalog
+
+    # a model may invent a voice name; the catalog's logical voices are the only ones
+    known_voices = set(load_catalog().voices)
     steps: list[dict] = []
     for i, scene in enumerate(draft.scenes, start=1):
         sid = f"scene{i}"
@@ -105,7 +112,7 @@ def draft_to_plan(
                 "type": "tts",
                 "title": f"{title}: narration",
                 "text": scene.narration.strip(),
-                "voice": {"id": scene.voice or "narrator"},
+                "voice": {"id": scene.voice if scene.voice in known_voices else "narrator"},
                 "opts": {"scene": sid},
             },
         ]
