@@ -678,6 +678,10 @@ class _Runner:
                 continue
             if not ref.media_type.startswith(("image/", "video/")):
                 continue
+            if ref.metadata.get("quarantined"):
+                # waiting for a human (request_human_input): never shown until approved
+                self.qa_warnings.append(f"{step.id}: image held for review, left out of the movie")
+                continue
             audio_step = None
             if step.type == "lipsync" and is_step_ref(step.audio):
                 audio_step = step_ref_id(step.audio)
