@@ -39,6 +39,7 @@ _BACKENDS: dict[tuple[str, str], str] = {
     ("videos_wan", "fixture"): "sparkle_motion.function_tools.videos_wan.fixture",
     ("lipsync_wav2lip", "fixture"): "sparkle_motion.function_tools.lipsync_wav2lip.fixture",
     ("qa_qwen2vl", "fixture"): "sparkle_motion.function_tools.qa_qwen2vl.fixture",
+    ("images_sdxl", "preview"): "sparkle_motion.function_tools.images_sdxl.preview",
     ("videos_wan", "preview"): "sparkle_motion.function_tools.videos_wan.preview",
     ("lipsync_wav2lip", "preview"): "sparkle_motion.function_tools.lipsync_wav2lip.preview",
     ("qa_qwen2vl", "preview"): "sparkle_motion.function_tools.qa_qwen2vl.preview",
