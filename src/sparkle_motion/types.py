@@ -685,6 +685,7 @@ class SentenceTiming(_Model):
     text: str
     start_s: Annotated[float, Field(ge=0)]
     end_s: Annotated[float, Field(ge=0)]
+    language: str | None = None
 
 
 class VisualInput(_Model):

@@ -281,7 +281,10 @@ def test_loudnorm_pass_two_applies_the_measurement_linearly() -> None:
         "loudnorm=I=-16:TP=-1.5:LRA=11:measured_I=-23.5:measured_TP=-8.2:"
         "measured_LRA=4:measured_thresh=-34:offset=0.3:linear=true"
     )
-    assert af.endswith(",aresample=48000,apad=whole_len=96000,atrim=end_sample=96000")
+    assert af.endswith(
+        ",aresample=48000,alimiter=limit=0.79:attack=5:release=50:level=false,"
+        "apad=whole_len=96000,atrim=end_sample=96000"
+    )
     s = " ".join(cmd)
     assert "-c:a aac -b:a 192k -ar 48000 -ac 2" in s and cmd[-3:] == ["-f", "mp4", "/t/a"]
     # a wide measured range raises the target range, or loudnorm would leave linear mode

@@ -309,3 +309,17 @@ def test_normal_stills_pass(tmp_path: Path) -> None:
     assert report.ok
     assert report.global_flags == []
     assert preview.warnings(report) == []
+
+
+def test_a_full_scale_stereo_peak_is_not_clipping(tmp_path: Path) -> None:
+    """Both channels at 0.85: the mono analysis must average them, not sum them."""
+    movie = tmp_path / "stereo.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=12:d=3",
+         "-f", "lavfi", "-i", "sine=f=440:r=48000:d=3", "-filter_complex",
+         "[1:a]volume=0.85,pan=stereo|c0=c0|c1=c0[a]", "-map", "0:v", "-map", "[a]",
+         "-c:v", "libx264", "-c:a", "pcm_s16le", "-shortest", str(movie.with_suffix(".mov"))],
+        check=True,
+    )  # fmt: skip
+    report = preview.inspect_movie(movie.with_suffix(".mov"), None, {"require_audio": True})
+    assert not any("clip" in flag for flag in report.global_flags), report.global_flags

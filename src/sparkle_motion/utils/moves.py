@@ -58,6 +58,15 @@ def perspective(corner_exprs: dict[str, str]) -> str:
 
 
 def eased(frames: int) -> str:
-    """Progress over a shot of ``frames`` frames with a smoothstep ease in and out."""
+    """Progress over a shot of ``frames`` frames, easing in and out.
+
+    Part linear, part smoothstep: a pure smoothstep starts so slowly that the first half
+    second of a long shot looks frozen.
+    """
     t = f"((on-1)/{max(1, frames - 1)})"
-    return f"({t}*{t}*(3-2*{t}))"
+    return f"(0.4*{t}+0.6*{t}*{t}*(3-2*{t}))"
+
+
+def travel_for(seconds: float) -> float:
+    """How much of the frame a shot's move crosses: more on longer shots, at most a fifth."""
+    return min(0.2, 0.06 + 0.01 * seconds)

@@ -32,6 +32,7 @@ from sparkle_motion.utils import moves
 ENCODER_THREADS = 2
 """Fixed, so that x264/x265 give the same bytes whatever the machine's core count."""
 TRUE_PEAK_DB = -1.5
+PEAK_LIMIT = 0.79  # -2 dBFS: leaves room for the AAC encoder's overshoot
 LOUDNESS_RANGE = 11.0
 SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
 COLOR_TAGS = "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709"
@@ -425,7 +426,12 @@ def loudnorm_pass2_command(
     """Normalise (linear gain from pass 1; none for silence), back to the movie's rate and
     exact length, and encode AAC into ``out`` (.m4a)."""
     rate = opts.audio_sample_rate
-    tail = f"aresample={rate},apad=whole_len={total},atrim=end_sample={total}"
+    # Speech is peaky: where loudnorm cannot reach the target in linear mode the peaks would
+    # pass full scale once AAC is decoded, so a brick-wall limiter holds them under -2 dBFS.
+    tail = (
+        f"aresample={rate},alimiter=limit={PEAK_LIMIT}:attack=5:release=50:level=false,"
+        f"apad=whole_len={total},atrim=end_sample={total}"
+    )
     af = f"{loudnorm_filter(opts.loudness_lufs, measured)},{tail}" if measured else tail
     return [
         *_base(exe)[:-2], "-loglevel", "info", "-nostats", *input_args(wav, "audio/wav"),

@@ -15,7 +15,7 @@ from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "lipsync_wav2lip/preview"
-VERSION = "1"
+VERSION = "2"
 
 
 def run(face: Path, audio: Path, out_path: Path, opts: dict[str, Any]) -> dict:
@@ -30,7 +30,8 @@ def run(face: Path, audio: Path, out_path: Path, opts: dict[str, Any]) -> dict:
     )
     if still:
         face_in = ["-f", "image2", "-framerate", str(fps)]
-        move = moves.perspective(moves.corners("zoom_in", 0.08, moves.eased(frames)))
+        travel = moves.travel_for(duration)
+        move = moves.perspective(moves.corners("zoom_in", travel, moves.eased(frames)))
         video = f"[0:v]{fit},loop=loop=-1:size=1:start=0,trim=end_frame={frames},{move}[v]"
     else:
         face_in = ["-stream_loop", "-1"]

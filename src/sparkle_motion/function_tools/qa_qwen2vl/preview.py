@@ -196,9 +196,12 @@ def _decode(
         outputs += ["-map", "[v]", "-f", "rawvideo", "-y", str(work / "v.raw")]
     if info.has_audio:
         # first_pts=0 pads a late-starting track with silence, so times stay movie times;
-        # loudness is measured on the original channels, as the assembler's loudnorm does
+        # rematrix_maxval=1 averages the channels into mono (the default sums them at -3 dB
+        # each, which reads a full-scale stereo peak as clipping); loudness is measured on
+        # the original channels, as the assembler's loudnorm does
         chains.append(
-            f"[0:a:0]asplit=2[a0][a1];[a0]aresample={rate}:async=1:first_pts=0,"
+            f"[0:a:0]asplit=2[a0][a1];"
+            f"[a0]aresample={rate}:async=1:first_pts=0:rematrix_maxval=1,"
             "aformat=sample_fmts=flt:channel_layouts=mono[a];"
             "[a1]ebur128=framelog=quiet:peak=sample[e]"
         )

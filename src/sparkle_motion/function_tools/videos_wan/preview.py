@@ -19,8 +19,7 @@ from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/preview"
-VERSION = "1"
-TRAVEL = 0.12  # how much of the frame a move crosses in one shot
+VERSION = "2"
 
 
 def pick_motion(motion: str | None, seed: int, prompt: str) -> str:
@@ -63,11 +62,12 @@ def render(
         cmd += ["-f", "image2", "-framerate", str(fps), "-i", str(path)]
     # convert each keyframe once, repeat it, then move a sub-pixel window over it
     hold = f"{TO_BT709},loop=loop=-1:size=1:start=0,trim=end_frame={frames},setpts=N/{fps}/TB"
-    move = moves.perspective(moves.corners(motion, TRAVEL, moves.eased(frames)))
+    travel = moves.travel_for(duration)
+    move = moves.perspective(moves.corners(motion, travel, moves.eased(frames)))
     if end_frames:
         # the end frame arrives through the middle half of the shot, moving the other way
         back = {"zoom_in": "zoom_out", "zoom_out": "zoom_in"}.get(motion, motion)
-        move_b = moves.perspective(moves.corners(back, TRAVEL, moves.eased(frames)))
+        move_b = moves.perspective(moves.corners(back, travel, moves.eased(frames)))
         graph = (
             f"[0:v]{hold},{move}[a];[1:v]{hold},{move_b}[b];"
             f"[a][b]xfade=transition=fade:duration={duration / 2:.4f}:offset={duration / 4:.4f},"
