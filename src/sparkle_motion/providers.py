@@ -40,13 +40,16 @@ _BACKENDS: dict[tuple[str, str], str] = {
     ("lipsync_wav2lip", "fixture"): "sparkle_motion.function_tools.lipsync_wav2lip.fixture",
     ("qa_qwen2vl", "fixture"): "sparkle_motion.function_tools.qa_qwen2vl.fixture",
     ("images_sdxl", "preview"): "sparkle_motion.function_tools.images_sdxl.preview",
+    ("images_sdxl", "full"): "sparkle_motion.function_tools.images_sdxl.sdxl",
     ("videos_wan", "preview"): "sparkle_motion.function_tools.videos_wan.preview",
     ("lipsync_wav2lip", "preview"): "sparkle_motion.function_tools.lipsync_wav2lip.preview",
     ("qa_qwen2vl", "preview"): "sparkle_motion.function_tools.qa_qwen2vl.preview",
     ("tts_chatterbox", "preview"): "sparkle_motion.function_tools.tts_chatterbox.preview",
 }
 # packages a backend needs, checked before it is imported
-_REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {}
+_REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("images_sdxl", "full"): ("torch", "diffusers", "transformers"),
+}
 _INSTALL_HINT = {
     "full": "pip install 'sparkle-motion[full]'",
 }
