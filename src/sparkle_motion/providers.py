@@ -93,6 +93,14 @@ def resolve_providers(
     return chosen
 
 
+def _installed(package: str) -> bool:
+    """Whether ``package`` can be imported (a broken install counts as missing)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def backend(tool: str, profile: str) -> ModuleType:
     """Import the backend module of ``tool`` under ``profile``, or say what is missing."""
     module = _BACKENDS.get((tool, profile))
@@ -103,7 +111,7 @@ def backend(tool: str, profile: str) -> ModuleType:
             hint=f"use --provider {tool}={built[0]}" if built else None,
         )
     for package in _REQUIRES.get((tool, profile), ()):
-        if importlib.util.find_spec(package) is None:
+        if not _installed(package):
             raise MissingDependencyError(
                 f"{tool} ({profile}) needs the {package} package",
                 hint=_INSTALL_HINT.get(profile),
