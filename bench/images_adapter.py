@@ -49,31 +49,6 @@ TARGET_LOADS = 1
 # ------------------------------------------------------------------ random pipeline
 
 
-def _byte_chars() -> list[str]:
-    """GPT-2's byte-to-unicode table: the 256 characters of a byte-level BPE vocabulary."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    codes, extra = list(keep), 0
-    for b in range(256):
-        if b not in keep:
-            keep.append(b)
-            codes.append(256 + extra)
-            extra += 1
-    return [chr(c) for c in codes]
-
-
-def _tokenizer(folder: Path, pad_token: str) -> Any:
-    from transformers import CLIPTokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    chars = _byte_chars()
-    vocab = {c: i for i, c in enumerate(chars)}
-    vocab.update({c + "</w>": i + 256 for i, c in enumerate(chars)})
-    vocab.update({"<|startoftext|>": 512, "<|endoftext|>": 513})
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer.from_pretrained(folder, model_max_length=77, pad_token=pad_token)
-
-
 def build_pipeline(folder: Path) -> dict[str, Any]:
     """Save a random SDXL pipeline (8x VAE, two CLIP encoders) to ``folder``; its config."""
     import torch
@@ -84,6 +59,8 @@ def build_pipeline(folder: Path) -> dict[str, Any]:
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from sparkle_motion.utils.tiny_tokenizers import clip_tokenizer
 
     torch.manual_seed(0)
     # Three levels like SDXL, attention only at the lowest (16x16 tokens at 512x512): small
@@ -115,8 +92,8 @@ def build_pipeline(folder: Path) -> dict[str, Any]:
         vae=AutoencoderKL(**vae_cfg),
         text_encoder=CLIPTextModel(text),
         text_encoder_2=CLIPTextModelWithProjection(text),
-        tokenizer=_tokenizer(folder.parent / "_tok1", "<|endoftext|>"),
-        tokenizer_2=_tokenizer(folder.parent / "_tok2", "!"),
+        tokenizer=clip_tokenizer(folder.parent / "_tok1", "<|endoftext|>"),
+        tokenizer_2=clip_tokenizer(folder.parent / "_tok2", "!"),
         unet=UNet2DConditionModel(**unet_cfg),
         scheduler=EulerDiscreteScheduler(
             beta_start=0.00085, beta_end=0.012, steps_offset=1, beta_schedule="scaled_linear",

@@ -33,6 +33,7 @@ from sparkle_motion.function_tools.images_sdxl import entrypoint, sdxl
 from sparkle_motion.run_context import run_context
 from sparkle_motion.types import ImagesOpts
 from sparkle_motion.utils import rate_limiter
+from sparkle_motion.utils.tiny_tokenizers import clip_tokenizer
 
 diffusers = pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")
@@ -54,31 +55,6 @@ REQUIRED_METADATA = (
 
 
 # ----------------------------------------------------------------- tiny pipelines
-
-
-def _byte_chars() -> list[str]:
-    """GPT-2's byte-to-unicode table: the 256 characters of a byte-level BPE vocabulary."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    codes, extra = list(keep), 0
-    for b in range(256):
-        if b not in keep:
-            keep.append(b)
-            codes.append(256 + extra)
-            extra += 1
-    return [chr(c) for c in codes]
-
-
-def _tokenizer(folder: Path, pad_token: str) -> Any:
-    folder.mkdir(parents=True, exist_ok=True)
-    chars = _byte_chars()
-    vocab = {c: i for i, c in enumerate(chars)}
-    vocab.update({c + "</w>": i + 256 for i, c in enumerate(chars)})
-    vocab.update({"<|startoftext|>": 512, "<|endoftext|>": 513})
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return transformers.CLIPTokenizer.from_pretrained(
-        folder, model_max_length=77, pad_token=pad_token
-    )
 
 
 def _unet(projection_dim: int, cross_attention_dim: int) -> Any:
@@ -110,8 +86,8 @@ def build_tiny_models(root: Path) -> None:
         beta_start=0.00085, beta_end=0.012, steps_offset=1, beta_schedule="scaled_linear",
         timestep_spacing="leading",
     )  # fmt: skip
-    tokenizer = _tokenizer(root / "_tok1", "<|endoftext|>")
-    tokenizer_2 = _tokenizer(root / "_tok2", "!")
+    tokenizer = clip_tokenizer(root / "_tok1", "<|endoftext|>")
+    tokenizer_2 = clip_tokenizer(root / "_tok2", "!")
     text_encoder_2 = transformers.CLIPTextModelWithProjection(text)
     base = diffusers.StableDiffusionXLPipeline(
         vae=vae, text_encoder=transformers.CLIPTextModel(text), text_encoder_2=text_encoder_2,
