@@ -359,6 +359,17 @@ def _emit(phase: str, payload: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ module inspection
 
 
+def _component_items(pipeline: Any) -> list[tuple[str, Any]]:
+    """(name, object) of what a pipeline holds: its ``components``, else its attributes."""
+    components = getattr(pipeline, "components", None)
+    if isinstance(components, Mapping):
+        return list(components.items())
+    try:
+        return list(vars(pipeline).items())
+    except TypeError:
+        return []
+
+
 def _modules(pipeline: Any) -> list[Any]:
     """The torch modules a pipeline holds (its ``components``, else its attributes)."""
     torch = _torch(import_=False)
@@ -367,18 +378,9 @@ def _modules(pipeline: Any) -> list[Any]:
     module_type = torch.nn.Module
     if isinstance(pipeline, module_type):
         return [pipeline]
-    values: list[Any] = []
-    components = getattr(pipeline, "components", None)
-    if isinstance(components, Mapping):
-        values = list(components.values())
-    else:
-        try:
-            values = list(vars(pipeline).values())
-        except TypeError:
-            values = []
     seen: set[int] = set()
     out = []
-    for value in values:
+    for _, value in _component_items(pipeline):
         if isinstance(value, module_type) and id(value) not in seen:
             seen.add(id(value))
             out.append(value)
@@ -460,14 +462,7 @@ def _drop_components(pipeline: Any) -> list[str]:
     torch = _torch(import_=False)
     if torch is None or isinstance(pipeline, torch.nn.Module):
         return []
-    components = getattr(pipeline, "components", None)
-    if isinstance(components, Mapping):
-        items = list(components.items())
-    else:
-        try:
-            items = list(vars(pipeline).items())
-        except TypeError:
-            return []
+    items = _component_items(pipeline)
     own = getattr(pipeline, "__dict__", {}).get("components")
     dropped = []
     for name, value in items:
