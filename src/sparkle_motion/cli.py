@@ -356,8 +356,7 @@ def run(
             movie_plan = generate_plan(target, model=model)
             validation = validate_plan(movie_plan, profile=profile)
         plan = validation.plan
-        if output is None:
-            output = Path.cwd() / f"{_slug(plan.title)}.mp4"
+        output = (output or Path(f"{_slug(plan.title)}.mp4")).resolve()
         if not is_file and not dry:
             plan_file = output.with_suffix(".plan.yaml")
             _write_atomic(plan_file, dump_plan(plan))
