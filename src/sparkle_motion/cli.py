@@ -474,6 +474,69 @@ def status(
 
 
 @app.command()
+def voices(
+    provider: Annotated[
+        str | None,
+        typer.Option(help="Only this provider (e.g. espeak-local, fixture-local)."),
+    ] = None,
+) -> None:
+    """List the voices a plan's narration can use (``voice: emma``)."""
+    with _user_errors():
+        from rich.table import Table
+
+        from sparkle_motion.voices import list_available_voices, load_catalog
+
+        catalog = load_catalog()
+        table = Table(title="Voices (configs/tts_providers.yaml)", title_justify="left")
+        for column in ("voice", "provider", "speaks as", "languages", "about"):
+            table.add_column(column)
+        for v in list_available_voices(provider):
+            about = catalog.voices[v.voice_id].description or v.display_name
+            langs = ", ".join(v.language_codes[:4]) + ("…" if len(v.language_codes) > 4 else "")
+            table.add_row(v.voice_id, v.provider, v.provider_voice_id or "", langs, about)
+        out.print(table)
+
+
+@app.command()
+def review(
+    request_id: Annotated[
+        int | None, typer.Argument(help="A review request to decide; without it, list them.")
+    ] = None,
+    approve: Annotated[bool, typer.Option("--approve", help="Approve the artifact.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="Reject the artifact.")] = False,
+) -> None:
+    """List artifacts held for human review (quarantined by QA), or approve/reject one."""
+    with _user_errors():
+        from rich.table import Table
+
+        from sparkle_motion.db.store import get_store
+        from sparkle_motion.errors import ConfigError
+
+        store = get_store()
+        if request_id is None:
+            pending = store.review_requests(status="pending")
+            if not pending:
+                out.print("Nothing is waiting for review.")
+                return
+            table = Table(title="Waiting for review", title_justify="left")
+            for column in ("id", "run", "step", "reason", "artifact"):
+                table.add_column(column)
+            for r in pending:
+                table.add_row(
+                    str(r["id"]), r["run_id"] or "", r["step_id"] or "", r["reason"],
+                    r["artifact_uri"] or "",
+                )  # fmt: skip
+            out.print(table)
+            return
+        if approve == reject:
+            raise ConfigError("say --approve or --reject")
+        if not store.review_requests(id=request_id):
+            raise ConfigError(f"no review request {request_id}")
+        store.resolve_review_request(request_id, "approved" if approve else "rejected")
+        out.print(f"review request {request_id}: {'approved' if approve else 'rejected'}")
+
+
+@app.command()
 def schema(
     draft: Annotated[
         bool, typer.Option("--draft", help="The slim draft schema given to LLM planners.")

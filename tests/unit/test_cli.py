@@ -123,3 +123,30 @@ def test_import_and_help_stay_light() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_voices_lists_the_catalog() -> None:
+    result = cli("voices", "--provider", "espeak-local")
+    assert result.returncode == 0, result.stderr
+    for voice in ("narrator", "emma", "child"):
+        assert voice in result.stdout
+    assert "en-us+m3" in result.stdout and "fixture-local" not in result.stdout
+
+
+def test_review_lists_and_decides(tmp_path: Path) -> None:
+    env = {"SPARKLE_HOME": str(tmp_path / "home")}
+    code = (
+        "from sparkle_motion.adk_helpers import request_human_input\n"
+        "from sparkle_motion.run_context import run_context\n"
+        "with run_context(run_id='r1', step_id='pic'):\n"
+        "    print(request_human_input(reason='nsfw 0.55', artifact_uri='file:///q.png'))\n"
+    )
+    made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, check=True)  # fmt: skip
+    request_id = made.stdout.strip()
+    listed = cli("review", env=env)
+    assert "nsfw 0.55" in listed.stdout and "pic" in listed.stdout
+    assert cli("review", request_id, env=env).returncode == 2  # neither approve nor reject
+    decided = cli("review", request_id, "--reject", env=env)
+    assert decided.returncode == 0 and "rejected" in decided.stdout
+    assert "Nothing is waiting" in cli("review", env=env).stdout
