@@ -74,7 +74,7 @@ MEDIA_TYPES = {
     ".mp4": "video/mp4",
     ".mov": "video/quicktime",
 }
-ASSEMBLER_VERSION = "assemble_ffmpeg@2"
+ASSEMBLER_VERSION = "assemble_ffmpeg@3"
 _TOOL_OF_STEP = {
     "image": "images_sdxl",
     "tts": "tts_chatterbox",

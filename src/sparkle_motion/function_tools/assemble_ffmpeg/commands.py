@@ -29,8 +29,10 @@ from sparkle_motion.function_tools.assemble_ffmpeg.timeline import (
 from sparkle_motion.types import AssembleOpts
 from sparkle_motion.utils import moves
 
-ENCODER_THREADS = 2
-"""Fixed, so that x264/x265 give the same bytes whatever the machine's core count."""
+ENCODER_THREADS = 1
+"""One encoder thread per segment: x264's frame threads are not reproducible from run to run
+(the same segment command gave two different files in eight runs with 2 threads, one with
+1). Segments encode in parallel instead, so the cores stay busy."""
 TRUE_PEAK_DB = -1.5
 PEAK_LIMIT = 0.79  # -2 dBFS: leaves room for the AAC encoder's overshoot
 LOUDNESS_RANGE = 11.0

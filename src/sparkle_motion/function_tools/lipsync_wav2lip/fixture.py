@@ -14,7 +14,7 @@ from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "lipsync_wav2lip/fixture"
-VERSION = "3"
+VERSION = "4"
 
 
 def run(face: Path, audio: Path, out_path: Path, opts: dict[str, Any]) -> dict:

@@ -18,7 +18,7 @@ from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/fixture"
-VERSION = "3"
+VERSION = "4"
 
 
 def _fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
