@@ -239,14 +239,12 @@ def _effective_step_data(
     return data
 
 
-def _provider_version(step_type: str, profile: str) -> str:
-    from sparkle_motion.providers import backend
+def _provider_version(step_type: str, providers: dict[str, str]) -> str:
+    """The backend a step runs on, as ``id@version`` (custom handlers: ``handler@1``)."""
+    from sparkle_motion.providers import provider_version
 
     tool = _TOOL_OF_STEP.get(step_type)
-    if tool is None:
-        return "handler@1"
-    module = backend(tool, profile)
-    return f"{module.PROVIDER_ID}@{module.VERSION}"
+    return provider_version(tool, providers.get(tool, "fixture")) if tool else "handler@1"
 
 
 class _Backoff(tenacity.wait.wait_base):
@@ -472,7 +470,9 @@ class _Runner:
         refs = result if isinstance(result, list) else [result]
         return [r if isinstance(r, ArtifactRef) else ArtifactRef.model_validate(r) for r in refs]
 
-    def _execute(self, step_id: str, data: dict[str, Any], key: str) -> list[ArtifactRef]:
+    def _execute(
+        self, step_id: str, data: dict[str, Any], key: str, provider: str
+    ) -> list[ArtifactRef]:
         """Run one step with retries (in a worker thread)."""
         step = self.steps[step_id]
         work = self.run_dir / "tmp" / step_id
@@ -511,11 +511,10 @@ class _Runner:
                         refs = self._call(step, data)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        tool = _TOOL_OF_STEP.get(step.type)
         self.store.put_cache(
             key,
             step_type=step.type,
-            provider=_provider_version(step.type, self.providers.get(tool or "", "fixture")),
+            provider=provider,
             artifacts=[r.model_dump(mode="json") for r in refs],
         )
         return refs
@@ -557,7 +556,7 @@ class _Runner:
         position = {sid: i for i, sid in enumerate(deps)}
         failed: set[str] = set()
         skipped: set[str] = set()
-        queues: dict[frozenset[str], list[tuple[int, str, dict, str]]] = {}
+        queues: dict[frozenset[str], list[tuple[int, str, dict, str, str]]] = {}
         running: dict[Future, tuple[str, str]] = {}
         executor = LocalExecutor(
             {
@@ -596,8 +595,7 @@ class _Runner:
                 sid = fresh.popleft()
                 step = self.steps[sid]
                 data = _effective_step_data(step, self.plan, self.providers)
-                tool = _TOOL_OF_STEP.get(step.type)
-                provider = _provider_version(step.type, self.providers.get(tool or "", "fixture"))
+                provider = _provider_version(step.type, self.providers)
                 key = cache.cache_key(data, provider, self._input_hashes(step))
                 hit = self._cache_lookup(key)
                 if hit is not None:
@@ -606,7 +604,7 @@ class _Runner:
                     settle(sid, True)
                     continue
                 queue = queues.setdefault(self._resources(step), [])
-                heapq.heappush(queue, (position[sid], sid, data, key))
+                heapq.heappush(queue, (position[sid], sid, data, key, provider))
 
         fresh = deque(sid for sid in deps if waiting[sid] == 0)
         try:
@@ -614,9 +612,10 @@ class _Runner:
                 drain()
                 for resources, queue in queues.items():
                     while queue and executor.can_run(resources):
-                        _, sid, data, key = heapq.heappop(queue)
+                        _, sid, data, key, provider = heapq.heappop(queue)
                         fut = executor.submit(
-                            lambda s=sid, d=data, k=key: self._execute(s, d, k), resources
+                            lambda s=sid, d=data, k=key, p=provider: self._execute(s, d, k, p),
+                            resources,
                         )
                         running[fut] = (sid, key)
                 if not running:

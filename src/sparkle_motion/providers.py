@@ -119,6 +119,12 @@ def backend(tool: str, profile: str) -> ModuleType:
     return importlib.import_module(module)
 
 
+def provider_version(tool: str, profile: str) -> str:
+    """``id@version`` of the backend behind ``tool`` under ``profile`` (part of cache keys)."""
+    module = backend(tool, profile)
+    return f"{module.PROVIDER_ID}@{module.VERSION}"
+
+
 def check_providers(providers: dict[str, str]) -> None:
     """Fail before any work when a chosen provider cannot be loaded."""
     missing = [

@@ -30,6 +30,7 @@ from sparkle_motion.errors import (
     PlanSchemaError,
 )
 from sparkle_motion.function_tools.images_sdxl import entrypoint, sdxl
+from sparkle_motion.providers import provider_version
 from sparkle_motion.run_context import run_context
 from sparkle_motion.types import ImagesOpts
 from sparkle_motion.utils import rate_limiter
@@ -417,7 +418,7 @@ def test_entrypoint_full_profile_calls_this_backend(monkeypatch: pytest.MonkeyPa
     )
     items = entrypoint.render_images("a kite", 2, 1, {**SMALL, "provider": "full"})
     assert [i["metadata"]["seed"] for i in items] == [1, 2]
-    assert entrypoint.provider_version("full") == "images_sdxl/sdxl@1"
+    assert provider_version("images_sdxl", "full") == "images_sdxl/sdxl@1"
 
 
 # -------------------------------------------------------------------- cancellation

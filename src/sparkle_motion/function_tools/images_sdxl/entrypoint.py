@@ -17,9 +17,3 @@ def render_images(prompt: str, count: int, seed: int | None, opts: dict[str, Any
     """
     module = backend(TOOL, opts.get("provider", "fixture"))
     return module.render(prompt, count, seed, opts)
-
-
-def provider_version(provider: str) -> str:
-    """``id@version`` of a backend, for cache keys."""
-    module = backend(TOOL, provider)
-    return f"{module.PROVIDER_ID}@{module.VERSION}"

@@ -22,8 +22,3 @@ def run_wav2lip(
     meta = module.run(Path(face_video), Path(audio), Path(out_path), opts)
     meta["opts"] = {k: v for k, v in opts.items() if k != "provider"}
     return meta
-
-
-def provider_version(provider: str) -> str:
-    module = backend(TOOL, provider)
-    return f"{module.PROVIDER_ID}@{module.VERSION}"

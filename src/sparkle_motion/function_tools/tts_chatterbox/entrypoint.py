@@ -25,8 +25,3 @@ def synthesize(text: str, voice_id: str, opts: dict[str, Any], out_path: Path | 
     meta = module.synthesize(text, voice_id, opts, Path(out_path))
     meta["synth_time_s"] = round(time.perf_counter() - started, 4)
     return meta
-
-
-def provider_version(provider: str) -> str:
-    module = backend(TOOL, provider)
-    return f"{module.PROVIDER_ID}@{module.VERSION}"

@@ -32,8 +32,3 @@ def run_wan_inference(
     )  # fmt: skip
     meta["inference_time_s"] = round(time.perf_counter() - started, 4)
     return meta
-
-
-def provider_version(provider: str) -> str:
-    module = backend(TOOL, provider)
-    return f"{module.PROVIDER_ID}@{module.VERSION}"
