@@ -61,6 +61,7 @@ from sparkle_motion.types import (
     step_ref_id,
     uri_to_path,
 )
+from sparkle_motion.utils.run_command import kill_recorded_groups
 from sparkle_motion.validation import PlanValidation, resolve_plan_path, validate_plan
 from sparkle_motion.workspace import get_workspace
 
@@ -639,21 +640,11 @@ class _Runner:
                     )  # fmt: skip
                     settle(sid, False)
         except BaseException:
-            self._kill_children()
+            kill_recorded_groups(self.run_dir)
             executor.shutdown(wait=False)
             raise
         executor.shutdown(wait=True)
         return failed, skipped
-
-    def _kill_children(self) -> None:
-        from sparkle_motion.utils.run_command import kill_process_group
-
-        for marker in (self.run_dir / "pgids").glob("pg.*"):
-            try:
-                kill_process_group(int(marker.read_text()))
-            except (ValueError, OSError):
-                pass
-            marker.unlink(missing_ok=True)
 
     # --------------------------------------------------------- assembly
 
@@ -1003,15 +994,7 @@ def _opt_path(value: str | None) -> Path | None:
 
 def _clean_dead_run(run_dir: Path, ws_tmp: Path) -> dict[str, int]:
     """Kill the process groups a dead run left and remove its temp files."""
-    from sparkle_motion.utils.run_command import kill_process_group
-
-    killed = 0
-    for marker in (run_dir / "pgids").glob("pg.*"):
-        try:
-            killed += kill_process_group(int(marker.read_text()))
-        except (ValueError, OSError):
-            pass
-        marker.unlink(missing_ok=True)
+    killed = kill_recorded_groups(run_dir)
     removed = 0
     tmp = run_dir / "tmp"
     if tmp.exists():

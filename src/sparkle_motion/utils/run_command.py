@@ -67,6 +67,19 @@ def kill_process_group(pgid: int) -> bool:
     return True
 
 
+def kill_recorded_groups(run_dir: Path) -> int:
+    """Kill every process group recorded under ``run_dir`` (by ``pgid_file``) and forget
+    them; returns how many were still alive."""
+    killed = 0
+    for marker in (Path(run_dir) / "pgids").glob("pg.*"):
+        try:
+            killed += kill_process_group(int(marker.read_text()))
+        except (ValueError, OSError):
+            pass
+        marker.unlink(missing_ok=True)
+    return killed
+
+
 def _run_once(
     cmd: list[str], cwd: Path | None, timeout_s: float, pgid_file: Path | None
 ) -> SubprocessResult:
