@@ -70,9 +70,8 @@ def floor_encode(movie: Path, out: Path) -> float:
 def assembly_alone(result: Any, plan: Any, out: Path) -> tuple[float, dict]:
     """Our assembly of the run's outputs with an empty segment cache."""
     from sparkle_motion.function_tools.assemble_ffmpeg.entrypoint import assemble_clips
-    from sparkle_motion.production_agent import _Runner
 
-    clips, audio = _runner_inputs(result, plan, _Runner)
+    clips, audio = _runner_inputs(result, plan)
     cache_dir = Path(tempfile.mkdtemp(prefix="segments-", dir=out.parent))
     seconds, movie = _timed(
         assemble_clips, plan, clips, audio, out, plan.assemble_opts, cache_dir=cache_dir
@@ -80,17 +79,17 @@ def assembly_alone(result: Any, plan: Any, out: Path) -> tuple[float, dict]:
     return seconds, movie.metadata
 
 
-def _runner_inputs(result: Any, plan: Any, runner_cls: Any) -> tuple[list, dict]:
+def _runner_inputs(result: Any, plan: Any) -> tuple[list, dict]:
     """The assembler's inputs for a finished run (the same ones the run used)."""
+    from sparkle_motion.production.assembly import assembly_inputs
     from sparkle_motion.types import ArtifactRef
 
-    runner = runner_cls.__new__(runner_cls)
-    runner.plan = plan
-    runner.outputs = {}
+    outputs: dict[str, list] = {}
     for ref in result.artifacts:
         if ref.step_id:
-            runner.outputs.setdefault(ref.step_id, []).append(ArtifactRef.model_validate(ref))
-    return runner._assembly_inputs()
+            outputs.setdefault(ref.step_id, []).append(ArtifactRef.model_validate(ref))
+    clips, audio, _warnings = assembly_inputs(plan, outputs)
+    return clips, audio
 
 
 def moviepy_peer(meta: dict, clips: list, audio: dict, srt: Path, out: Path) -> float:
@@ -141,12 +140,14 @@ def thousand_steps(profile: str) -> tuple[float, float]:
     }  # fmt: skip
     dry, _ = _timed(production_agent.execute_plan, plan, mode="dry", profile=profile)
     # the executor's own cost: the assembly of 1,000 stills is not what this measures
-    saved = production_agent._Runner._assemble_movie
-    production_agent._Runner._assemble_movie = lambda self, c, a: publish_local(b"-", "video/mp4")
+    from sparkle_motion.production.assembly import Assembly
+
+    saved = Assembly._assemble_movie
+    Assembly._assemble_movie = lambda self, c, a: publish_local(b"-", "video/mp4")  # type: ignore[method-assign]
     try:
         run, _ = _timed(production_agent.run_plan, plan, profile="fixture")
     finally:
-        production_agent._Runner._assemble_movie = saved
+        Assembly._assemble_movie = saved  # type: ignore[method-assign]
     return dry, run
 
 
@@ -178,9 +179,7 @@ def main() -> int:
     results["movie_duration_s"] = info.duration_s
     t_floor = floor_encode(movie, work / "floor.mp4")
     t_asm, meta = assembly_alone(first, plan, work / "assembly.mp4")
-    from sparkle_motion.production_agent import _Runner
-
-    clips, audio = _runner_inputs(first, plan, _Runner)
+    clips, audio = _runner_inputs(first, plan)
     t_peer = None
     if not args.no_peer:
         t_peer = moviepy_peer(meta, clips, audio, movie.with_suffix(".srt"), work / "peer.mp4")

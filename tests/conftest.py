@@ -17,6 +17,7 @@ _ENV = (
     "SPARKLE_MAX_TOTAL_FRAMES",
     "SPARKLE_MAX_TEXT_LENGTH",
     "SPARKLE_MAX_PLAN_BYTES",
+    "SPARKLE_EXECUTOR",
     "SMOKE_ADK",
     "SMOKE_ADAPTERS",
     "SMOKE_TTS",
@@ -69,3 +70,31 @@ class CannedLlm:
 @pytest.fixture
 def canned_llm() -> type[CannedLlm]:
     return CannedLlm
+
+
+# ------------------------------------------------------------------------ executors
+
+EXECUTORS = ("local", "process")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "executors(*names): run only over these executors (default: local and process)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses the ``executor`` fixture runs once per executor (see EXECUTORS)."""
+    if "executor" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("executors")
+    names = marker.args if marker and marker.args else EXECUTORS
+    metafunc.parametrize("executor", names, indirect=True)
+
+
+@pytest.fixture
+def executor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs in this test (and the CLI processes it starts) use this executor."""
+    monkeypatch.setenv("SPARKLE_EXECUTOR", request.param)
+    return request.param

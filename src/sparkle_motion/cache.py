@@ -4,15 +4,22 @@ A key hashes the step's canonical effective spec (its type and inputs text, its 
 after defaults and inheritance, the seed), the provider's id and version constant, and the
 content hashes of its input artifacts. Never the plan's id, title or created_at, the step's
 id or title, or its scene label: renaming or regrouping a step keeps its cache.
+
+A hit is trusted only when every cached file is still there with its recorded size
+(:func:`lookup`); steps, the movie and its QA report all go through the same table.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sparkle_motion.types import ArtifactRef, uri_to_path
+
+if TYPE_CHECKING:
+    from sparkle_motion.db.store import Store
 
 # fields that name or group a step without changing what it renders
 _NOT_CONTENT = {"id", "title"}
@@ -61,3 +68,42 @@ def artifacts_intact(artifacts: list[ArtifactRef]) -> bool:
         ):
             return False
     return True
+
+
+# ------------------------------------------------------------------ the cache table
+
+
+def lookup(store: Store, key: str) -> list[ArtifactRef] | None:
+    """The artifacts cached under ``key``, if every one of them is still intact."""
+    hit = store.get_cache(key)
+    if not hit:
+        return None
+    refs = [ArtifactRef.model_validate(a) for a in hit["artifacts"]]
+    return refs if refs and artifacts_intact(refs) else None
+
+
+def remember(
+    store: Store, key: str, refs: list[ArtifactRef], *, step_type: str, provider: str
+) -> None:
+    """Record published artifacts under ``key`` (after publishing: never a half file)."""
+    artifacts = [r.model_dump(mode="json") for r in refs]
+    store.put_cache(key, step_type=step_type, provider=provider, artifacts=artifacts)
+
+
+def cached(
+    store: Store,
+    key: str,
+    compute: Callable[[], list[ArtifactRef]],
+    *,
+    step_type: str,
+    provider: str,
+) -> tuple[list[ArtifactRef], bool]:
+    """``(artifacts, hit)``: from the cache when intact, else computed and remembered
+    (an empty result is not remembered)."""
+    hit = lookup(store, key)
+    if hit is not None:
+        return hit, True
+    refs = compute()
+    if refs:
+        remember(store, key, refs, step_type=step_type, provider=provider)
+    return refs, False

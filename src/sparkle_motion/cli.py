@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from sparkle_motion.production_agent import RunResult
     from sparkle_motion.types import CallbackEvent, MoviePlan, SimulationReport
+    from sparkle_motion.validation import PlanValidation
 
 app = typer.Typer(
     name="sparkle-motion",
@@ -274,8 +275,6 @@ def _slug(text: str) -> str:
 
 
 def _finish(result: RunResult) -> None:
-    from sparkle_motion.utils.ffmpeg import probe
-
     run_id = result.run_id
     if result.status != "succeeded":
         err.print(f"[red]error:[/red] run {run_id} failed: {result.summary}")
@@ -284,14 +283,14 @@ def _finish(result: RunResult) -> None:
     from sparkle_motion.production_agent import movie_path
 
     path = movie_path(result)
-    info = probe(path) if path else None
+    meta = result.movie.metadata if result.movie else {}  # the assembler measured it
     records = [r for r in result.records if r.step_id != "assemble"]
     cached = sum(1 for r in records if r.cache_hit)
     details = []
-    if info and info.duration_s:
-        details.append(f"{info.duration_s:.1f} s")
-    if info and info.width:
-        details.append(f"{info.width}x{info.height}")
+    if meta.get("duration_s"):
+        details.append(f"{meta['duration_s']:.1f} s")
+    if meta.get("width"):
+        details.append(f"{meta['width']}x{meta['height']}")
     details.append(f"{len(records)} steps" + (f", {cached} from cache" if cached else ""))
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
@@ -339,44 +338,37 @@ def run(
     """
     with _user_errors():
         from sparkle_motion.errors import PlanParseError
-        from sparkle_motion.production_agent import run_plan, simulate_execution_report
-        from sparkle_motion.providers import parse_overrides, resolve_providers
-        from sparkle_motion.validation import dump_plan, load_plan_file, validate_plan
+        from sparkle_motion.production_agent import execute_plan, run_plan
+        from sparkle_motion.providers import parse_overrides
+        from sparkle_motion.validation import dump_plan, load_plan_file
 
         overrides = parse_overrides(provider)
         path = Path(target)
         is_file = path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file()
+        planned: MoviePlan | PlanValidation
         if is_file:
             if not path.is_file():
                 raise PlanParseError(f"{target} does not exist or is not a file")
-            validation = load_plan_file(path, profile=profile)
+            planned = load_plan_file(path, profile=profile)  # validated once, here
+            plan = planned.plan
         else:
             from sparkle_motion.script_agent import generate_plan
 
-            movie_plan = generate_plan(target, model=model)
-            validation = validate_plan(movie_plan, profile=profile)
-        plan = validation.plan
+            plan = planned = generate_plan(target, model=model)  # run_plan validates it
+        if dry:
+            report = execute_plan(planned, mode="dry", profile=profile, providers=overrides)
+            _print_dry_report(report)  # type: ignore[arg-type]
+            return
         output = (output or Path(f"{_slug(plan.title)}.mp4")).resolve()
-        if not is_file and not dry:
+        if not is_file:
             plan_file = output.with_suffix(".plan.yaml")
             _write_atomic(plan_file, dump_plan(plan))
             err.print(
                 f"Plan: {plan_file}  (edit it and run it again: sparkle-motion run {plan_file})"
             )
-        if dry:
-            from sparkle_motion.config import get_settings
-
-            chosen = resolve_providers(profile or get_settings().profile, overrides)
-            _print_dry_report(simulate_execution_report(validation, chosen))
-            return
         with _ProgressView(total=len(plan.steps) + 1) as view:
             result = run_plan(
-                plan,
-                profile=profile,
-                providers=overrides,
-                output=output,
-                on_progress=view,
-                base_dir=validation.base_dir,
+                planned, profile=profile, providers=overrides, output=output, on_progress=view
             )
         _finish(result)
 

@@ -34,6 +34,7 @@ _ENV_FIELDS = {
     "SPARKLE_RETRY_BACKOFF_BASE_S": "retry_backoff_base_s",
     "SPARKLE_GPU_SLOTS": "gpu_slots",
     "SPARKLE_CPU_SLOTS": "cpu_slots",
+    "SPARKLE_EXECUTOR": "executor",
 }
 
 
@@ -71,6 +72,9 @@ class Settings(BaseModel):
     max_concurrent_video_chunk_renders: int = Field(2, ge=1)
     gpu_slots: int = Field(1, ge=1, description="Steps that may use the GPU at once.")
     cpu_slots: int = Field(0, ge=0, description="CPU-bound steps at once; 0 = CPU count.")
+    executor: str = Field(
+        "local", description="Where steps run: local (threads) or process (worker processes)."
+    )
     step_queue_backlog_limit: int = Field(100, ge=1)
     retry_max_attempts: int = Field(3, ge=1)
     retry_backoff_base_s: float = Field(1.0, ge=0)

@@ -6,6 +6,8 @@ Each error has a stable machine-readable ``code`` (for HTTP bodies, logs and scr
 unless asked to (``--debug``).
 
 ``retryable`` tells production_agent's retry policy whether another attempt can help.
+Errors pickle with every attribute, so a step that fails in another process (a process or
+Ray executor) arrives in the scheduler as the same error.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class SparkleError(Exception):
         self.details = dict(details or {})
         super().__init__(self.message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickles as cls(*args), which loses keyword-only fields (field, hint,
+        # model_key, ...) and fails for classes whose __init__ takes other arguments.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
     def __str__(self) -> str:
         text = f"{self.field}: {self.message}" if self.field else self.message
         if self.hint:
@@ -52,6 +59,13 @@ class SparkleError(Exception):
             "hint": self.hint,
             "details": self.details,
         }
+
+
+def _rebuild(cls: type[SparkleError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 # --------------------------------------------------------------------------- plans
@@ -238,3 +252,88 @@ class ModelLoadTimeout(ModelError):
 
 class ModelLoadError(ModelError):
     code = "model_load_error"
+
+
+class ImagesBatchTimeout(ModelError, TimeoutError):
+    """Every attempt of one images_sdxl batch ran past ``per_batch_timeout_s``.
+
+    Not retryable: images_agent already retried the batch, and the caller's retries would
+    multiply the attempts.
+    """
+
+    code = "images_batch_timeout"
+    retryable = False
+
+
+class ImagesSDXLTimeout(ModelError, TimeoutError):
+    """The call ran past ``per_batch_timeout_s``; the pipeline was interrupted cooperatively."""
+
+    code = "images_sdxl_timeout"
+    retryable = True
+
+
+class ImagesSDXLCancelled(ImagesSDXLTimeout):
+    """``opts["cancel_event"]`` was set; the pipeline was interrupted cooperatively."""
+
+    code = "images_sdxl_cancelled"
+    retryable = False
+
+
+# ------------------------------------------------------------------- media, processes
+
+
+class AssemblyError(SparkleError):
+    """The inputs cannot be assembled: unsafe or missing files, nothing to show, bad media."""
+
+    code = "assembly_error"
+    http_status = 422
+
+
+class SubprocessError(SparkleError):
+    """A command failed, timed out, or could not start (``result`` says what it did)."""
+
+    code = "subprocess_error"
+
+    def __init__(self, message: str, *, result: Any = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.result = result
+
+
+class SubprocessTimeout(SubprocessError):
+    code = "subprocess_timeout"
+    retryable = True
+
+
+# -------------------------------------------------------------------------------- runs
+
+
+class RunInterrupted(SparkleError):
+    """The run was stopped (Ctrl-C); it can be finished with ``resume``."""
+
+    code = "run_interrupted"
+    exit_code = 130
+    http_status = 409
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run {run_id} interrupted; finish it with: sparkle-motion resume {run_id}"
+        )
+        self.run_id = run_id
+
+
+class RunStateError(SparkleError):
+    """A run cannot be resumed: unknown, still alive, or already finished."""
+
+    code = "run_state"
+    exit_code = 2
+    http_status = 409
+
+
+class RunFailed(SparkleError):
+    """``execute_plan(mode="run")`` on a run that did not succeed (``.result`` has why)."""
+
+    code = "run_failed"
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(f"run {result.run_id} failed: {result.summary}")
+        self.result = result

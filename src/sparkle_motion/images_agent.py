@@ -49,18 +49,15 @@ attached), are ``policy_decision`` memory events; a clean prompt adds no event o
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import io
 import math
 import os
-import random
 import socket
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar, Literal
@@ -72,12 +69,20 @@ from sparkle_motion import policy
 from sparkle_motion.adk_helpers import publish_local, request_human_input, write_memory_event
 from sparkle_motion.config import get_settings
 from sparkle_motion.db.store import get_store
-from sparkle_motion.errors import ModelError, PlanPolicyViolation, RateLimitError
+from sparkle_motion.errors import (
+    ImagesBatchTimeout,
+    ModelError,
+    PlanPolicyViolation,
+    RateLimitError,
+)
 from sparkle_motion.function_tools.images_sdxl import entrypoint
 from sparkle_motion.function_tools.qa_qwen2vl import entrypoint as qa_entrypoint
+from sparkle_motion.progress import emit_progress
 from sparkle_motion.run_context import RunContext, current_run_context
-from sparkle_motion.types import ArtifactRef, CallbackEvent, ImagesOpts, QAReport, QAScores
+from sparkle_motion.types import ArtifactRef, ImagesOpts, QAReport, QAScores
 from sparkle_motion.utils import rate_limiter
+from sparkle_motion.utils.backoff import backoff_from_settings
+from sparkle_motion.utils.deadline import DeadlineExceeded, call_with_deadline
 from sparkle_motion.utils.recent_index_sqlite import DEFAULT_THRESHOLD, RecentIndex, hamming
 from sparkle_motion.workspace import Workspace, get_workspace
 
@@ -102,21 +107,6 @@ QA_PROMPT = (
 MEDIA_TYPE = "image/png"
 
 Decision = Literal["approve", "escalate", "reject"]
-
-
-class ImagesBatchTimeout(ModelError, TimeoutError):
-    """Every attempt of one images_sdxl batch ran past ``per_batch_timeout_s``.
-
-    Not retryable: images_agent already retried the batch, and the caller's retries would
-    multiply the attempts.
-    """
-
-    code = "images_batch_timeout"
-    retryable = False
-
-
-class _WatchdogTimeout(TimeoutError):
-    """Our own deadline passed (an adapter's own TimeoutError is the caller's to retry)."""
 
 
 @dataclass
@@ -192,21 +182,10 @@ def phash(data: bytes) -> str:
 
 
 def _emit(ctx: RunContext, phase: str, progress: float, message: str, **extra: Any) -> None:
-    if ctx.on_progress is None:
-        return
-    event = CallbackEvent(
-        plan_id=ctx.plan_id,
-        run_id=ctx.run_id,
-        step_id=ctx.step_id,
-        progress=min(1.0, max(0.0, progress)),
-        phase=phase,  # type: ignore[arg-type]
-        message=message,
-        **extra,
-    )
-    try:
-        ctx.on_progress(event)
-    except Exception:  # a broken progress display must not fail the render
-        pass
+    emit_progress(
+        ctx.on_progress, plan_id=ctx.plan_id, run_id=ctx.run_id, step_id=ctx.step_id,
+        phase=phase, progress=progress, message=message, **extra,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ moderation
@@ -251,40 +230,6 @@ def _thread_stack(thread: threading.Thread, limit: int = 8) -> list[str]:
     if frame is None:
         return []
     return [line.rstrip() for line in traceback.format_stack(frame)[-limit:]]
-
-
-def _call_with_timeout(
-    fn: Callable[[], Any], timeout_s: float, on_watchdog: Callable[[threading.Thread], None]
-) -> Any:
-    """``fn()`` in a worker thread (with this context); _WatchdogTimeout after ``timeout_s``."""
-    done = threading.Event()
-    box: dict[str, Any] = {}
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            box["value"] = context.run(fn)
-        except BaseException as exc:  # handed back to the caller's thread
-            box["error"] = exc
-        finally:
-            done.set()
-
-    deadline = time.monotonic() + timeout_s
-    worker = threading.Thread(target=target, name="images-sdxl-batch", daemon=True)
-    worker.start()
-    if not done.wait(timeout_s * WATCHDOG_FRACTION):
-        on_watchdog(worker)
-        if not done.wait(max(0.0, deadline - time.monotonic())):
-            raise _WatchdogTimeout(f"no answer within {timeout_s:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-def _backoff_s(attempt: int) -> float:
-    s = get_settings()
-    base = s.retry_backoff_base_s * s.retry_backoff_multiplier ** (attempt - 1)
-    return max(0.0, base * (1 + random.uniform(-s.retry_jitter, s.retry_jitter)))
 
 
 def _render_batch(
@@ -343,19 +288,21 @@ def _render_batch(
             )  # fmt: skip
 
         try:
-            items = _call_with_timeout(
+            items = call_with_deadline(
                 lambda: entrypoint.render_images(prompt, n, seed, call_opts),
                 timeout_s,
-                on_watchdog,
+                name="images-sdxl-batch",
+                watchdog_fraction=WATCHDOG_FRACTION,
+                on_watchdog=on_watchdog,
             )
-        except _WatchdogTimeout:
+        except DeadlineExceeded:
             retry = attempt < attempts
             write_memory_event(
                 "images_batch_timeout",
                 {**where, "attempt": attempt, "timeout_s": timeout_s, "will_retry": retry},
             )
             if retry:
-                time.sleep(_backoff_s(attempt))
+                time.sleep(backoff_from_settings(attempt, get_settings()))
                 continue
             raise ImagesBatchTimeout(
                 f"images_sdxl batch {batch_index + 1}/{n_batches} gave no answer within "

@@ -12,11 +12,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from sparkle_motion import voices
 from sparkle_motion.adk_helpers import publish_local
 from sparkle_motion.function_tools.tts_chatterbox import entrypoint
 from sparkle_motion.run_context import current_run_context
 from sparkle_motion.types import ArtifactRef, TTSOpts, VoiceConfig
+
+
+class ResolvedVoice(BaseModel):
+    """Who speaks a line: the catalog provider, its backend profile and the voice's settings
+    for it. production_agent resolves it once per step (its settings are in the step's cache
+    key) and hands it back to :func:`synthesize`, which then speaks with exactly that."""
+
+    provider: str
+    profile: str
+    settings: dict[str, Any] = Field(default_factory=dict)
 
 
 def _choose_provider(profile: str, forced: str | None) -> tuple[str, str]:
@@ -29,12 +41,22 @@ def _choose_provider(profile: str, forced: str | None) -> tuple[str, str]:
     return voices.provider_for(profile), profile
 
 
+def resolve_voice(voice: VoiceConfig, forced: str | None, profile: str) -> ResolvedVoice:
+    """The provider and settings that speak ``voice`` under the tool's ``profile``
+    (``forced``: the step's ``opts.provider``)."""
+    provider, backend = _choose_provider(profile, forced)
+    return ResolvedVoice(
+        provider=provider, profile=backend, settings=voices.provider_voice(voice.id, provider)
+    )
+
+
 def synthesize(
     text: str,
     voice_config: VoiceConfig | dict[str, Any],
     opts: TTSOpts | dict | None = None,
     *,
     audio_prompt: Path | None = None,
+    resolved: ResolvedVoice | None = None,
 ) -> ArtifactRef:
     """Speak ``text`` with ``voice_config``; returns the WAV's ArtifactRef.
 
@@ -44,6 +66,9 @@ def synthesize(
     Raises:
         TTSInvalidInputError: unknown voice id (the message names the known ones), or text
             the provider cannot speak.
+
+    ``resolved`` is the voice as :func:`resolve_voice` chose it for this step; without it,
+    the voice is resolved here from the run context's profile.
     """
     voice = (
         voice_config
@@ -52,11 +77,16 @@ def synthesize(
     )
     opts = opts if isinstance(opts, TTSOpts) else TTSOpts.model_validate(opts or {})
     ctx = current_run_context()
-    provider, profile = _choose_provider(
-        ctx.providers.get("tts_chatterbox", "fixture"), opts.provider
-    )
-    resolved = voices.provider_voice(voice.id, provider)
-    call_opts = {**resolved, **opts.model_dump(exclude_none=True), "provider": profile}
+    if resolved is None:
+        resolved = resolve_voice(
+            voice, opts.provider, ctx.providers.get("tts_chatterbox", "fixture")
+        )
+    provider = resolved.provider
+    call_opts = {
+        **resolved.settings,
+        **opts.model_dump(exclude_none=True),
+        "provider": resolved.profile,
+    }
     if voice.language:
         call_opts.setdefault("language", voice.language)
     if voice.speed:
@@ -69,7 +99,7 @@ def synthesize(
     meta = entrypoint.synthesize(text, voice.id, call_opts, out)
     meta["text"] = text
     meta["voice_id"] = voice.id
-    meta.setdefault("provider_voice_id", resolved["provider_voice_id"])
+    meta.setdefault("provider_voice_id", resolved.settings.get("provider_voice_id"))
     meta["voice_provider"] = provider
     try:
         return publish_local(out, "audio/wav", meta)

@@ -19,6 +19,8 @@ from sparkle_motion.production_agent import RunStateError, resume_run, run_plan
 from sparkle_motion.utils.ffmpeg import probe
 
 SCRIPT = Path(sys.executable).parent / "sparkle-motion"
+# each run goes over the local (threads) and the process executor (the CLI's too)
+pytestmark = pytest.mark.usefixtures("executor")
 
 
 def plan_data(n_scenes: int = 3, tag: str = "") -> dict:
@@ -189,6 +191,7 @@ def test_two_runs_at_once_on_one_workspace(tmp_path: Path) -> None:
     assert probe(tmp_path / "m0.mp4").has_audio and probe(tmp_path / "m1.mp4").has_audio
 
 
+@pytest.mark.executors("local")  # validation refuses it: no step runs
 def test_unsafe_paths_write_nothing_outside(tmp_path: Path) -> None:
     outside = tmp_path / "outside.mp4"
     outside.write_bytes(b"x")

@@ -12,9 +12,15 @@ from sparkle_motion import images_agent, production_agent, tts_agent, videos_age
 from sparkle_motion.adk_helpers import publish_local
 from sparkle_motion.db.store import get_store
 from sparkle_motion.errors import ModelOOMError, PlanPolicyViolation, TTSRetryableError
+from sparkle_motion.production.assembly import Assembly
 from sparkle_motion.production_agent import execute_plan, run_plan
 from sparkle_motion.run_context import current_run_context
 from sparkle_motion.types import ArtifactRef, SimulationReport
+
+# Every run here goes over the local (threads) and the process executor, except where a
+# test's doubles record what they see in the test's own process, or no step runs at all.
+pytestmark = pytest.mark.usefixtures("executor")
+IN_PROCESS = pytest.mark.executors("local")
 
 SPEC_PLAN = {
     "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
@@ -88,10 +94,11 @@ def no_assembly(monkeypatch: pytest.MonkeyPatch) -> list:
         calls.append((clips, audio))
         return publish_local(b"fake movie", "video/mp4", {"duration_s": 1.0})
 
-    monkeypatch.setattr(production_agent._Runner, "_assemble_movie", fake)
+    monkeypatch.setattr(Assembly, "_assemble_movie", fake)
     return calls
 
 
+@IN_PROCESS
 def test_execute_plan_dry_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
     called = []
     monkeypatch.setattr(images_agent, "render", lambda *a, **k: called.append(a))
@@ -111,6 +118,7 @@ def test_execute_plan_dry_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
     assert called == [] and get_store().list_runs() == []
 
 
+@IN_PROCESS
 def test_policy_rejection_calls_no_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
     called = []
     for module, name in (
@@ -149,6 +157,7 @@ def test_run_fixture_plan_records_every_step(no_assembly: list) -> None:
     assert audio["narration"][0].sentences[0].text == "Line number 1."
 
 
+@IN_PROCESS
 def test_dag_order_and_concurrency_limits(
     monkeypatch: pytest.MonkeyPatch, no_assembly: list
 ) -> None:
@@ -189,6 +198,7 @@ def test_dag_order_and_concurrency_limits(
     assert times["v"].start_time >= times["i9"].end_time
 
 
+@IN_PROCESS
 def test_retry_on_transient_error(monkeypatch: pytest.MonkeyPatch, no_assembly: list) -> None:
     calls = {"n": 0}
     real = tts_agent.synthesize
@@ -225,6 +235,7 @@ def test_fatal_error_is_not_retried_and_skips_dependents(
     assert get_store().get_run(result.run_id)["status"] == "failed"
 
 
+@IN_PROCESS
 def test_oom_adaptive_retry(monkeypatch: pytest.MonkeyPatch, no_assembly: list) -> None:
     seen: list[int] = []
     real = videos_agent.render_video
@@ -283,6 +294,7 @@ def test_editing_one_line_reruns_only_that_step(no_assembly: list) -> None:
     assert ran == ["say2"]
 
 
+@IN_PROCESS
 def test_custom_step_runs_its_registered_handler(no_assembly: list) -> None:
     from sparkle_motion.handlers import register_handler, unregister_handler
 
@@ -306,6 +318,7 @@ def test_custom_step_runs_its_registered_handler(no_assembly: list) -> None:
     assert isinstance(result.artifacts[1], ArtifactRef)
 
 
+@IN_PROCESS
 def test_missing_provider_is_one_clear_line() -> None:
     from sparkle_motion.errors import MissingDependencyError
 
@@ -332,6 +345,7 @@ def test_lipsync_without_its_flag_is_simulated(no_assembly: list) -> None:
     ]
 
 
+@IN_PROCESS
 def test_backlog_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_assembly: list) -> None:
     from sparkle_motion.errors import PlanResourceError
 

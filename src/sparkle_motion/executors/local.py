@@ -1,66 +1,58 @@
-"""The embedded executor: a thread pool with counted resource slots.
+"""The embedded executor: step jobs on a thread pool, under counted resource slots.
 
-Slots are named (``image``, ``video``, ``gpu``, ``cpu``); a step holds one of each it
-needs. production_agent only submits a step when ``can_run`` says its slots are free, so
-nothing queues inside the pool and ready steps wait in the agent, in plan order.
+The default: no start-up cost, and test doubles or handlers registered in code are seen
+by every step. Progress messages go straight to the handler, from the worker thread.
 """
 
 from __future__ import annotations
 
 import contextvars
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
-_BACKLOG = 0  # steps submitted in this process that have not started yet
-_BACKLOG_LOCK = threading.Lock()
+from sparkle_motion.executors.slots import Slots, adjust_backlog, backlog
+
+__all__ = ["LocalExecutor", "backlog"]
 
 
-def backlog() -> int:
-    """Steps handed to an executor in this process and still waiting for a thread."""
-    return _BACKLOG
-
-
-def _adjust_backlog(delta: int) -> None:
-    global _BACKLOG
-    with _BACKLOG_LOCK:
-        _BACKLOG += delta
+class _DirectChannel:
+    def __init__(self, handler: Callable[[Any], None]) -> None:
+        self.put = handler
 
 
 class LocalExecutor:
     """Runs steps on threads, at most ``slots[name]`` holding each resource at once."""
 
     def __init__(self, slots: dict[str, int]) -> None:
-        self.slots = dict(slots)
-        self._used = dict.fromkeys(slots, 0)
-        self._lock = threading.Lock()
-        workers = max(1, sum(v for k, v in slots.items() if k in ("cpu", "gpu")))
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sparkle-step")
-        self.peak: dict[str, int] = dict.fromkeys(slots, 0)
+        self._slots = Slots(slots)
+        self.slots = self._slots.limits
+        self.peak = self._slots.peak
+        self._pool = ThreadPoolExecutor(
+            max_workers=self._slots.workers, thread_name_prefix="sparkle-step"
+        )
 
     def can_run(self, resources: frozenset[str]) -> bool:
-        with self._lock:
-            return all(self._used.get(r, 0) < self.slots.get(r, 1) for r in resources)
+        return self._slots.free(resources)
 
     def submit(self, fn: Callable[[], Any], resources: frozenset[str]) -> Future:
-        with self._lock:
-            for r in resources:
-                self._used[r] = self._used.get(r, 0) + 1
-                self.peak[r] = max(self.peak.get(r, 0), self._used[r])
+        self._slots.take(resources)
         ctx = contextvars.copy_context()
-        _adjust_backlog(1)
+        adjust_backlog(1)
 
         def run() -> Any:
-            _adjust_backlog(-1)
+            adjust_backlog(-1)
             try:
                 return ctx.run(fn)
             finally:
-                with self._lock:
-                    for r in resources:
-                        self._used[r] -= 1
+                self._slots.give_back(resources)
 
         return self._pool.submit(run)
+
+    @contextmanager
+    def channel(self, handler: Callable[[Any], None]) -> Iterator[_DirectChannel]:
+        yield _DirectChannel(handler)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)

@@ -15,22 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sparkle_motion.errors import SparkleError
-
-
-class SubprocessError(SparkleError):
-    """A command failed, timed out, or could not start."""
-
-    code = "subprocess_error"
-
-    def __init__(self, message: str, *, result: SubprocessResult | None = None, **kw) -> None:
-        super().__init__(message, **kw)
-        self.result = result
-
-
-class SubprocessTimeout(SubprocessError):
-    code = "subprocess_timeout"
-    retryable = True
+from sparkle_motion.errors import SubprocessError, SubprocessTimeout
 
 
 @dataclass

@@ -7,14 +7,6 @@ command lines) are pure and can be used without ffmpeg.
 
 from __future__ import annotations
 
-from sparkle_motion.errors import SparkleError
-
-
-class AssemblyError(SparkleError):
-    """The inputs cannot be assembled: unsafe or missing files, nothing to show, bad media."""
-
-    code = "assembly_error"
-    http_status = 422
-
+from sparkle_motion.errors import AssemblyError
 
 __all__ = ["AssemblyError"]

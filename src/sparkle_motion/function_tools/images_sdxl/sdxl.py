@@ -51,7 +51,12 @@ from PIL import PngImagePlugin
 
 from sparkle_motion import gpu_utils
 from sparkle_motion.config import Settings, get_settings
-from sparkle_motion.errors import ConfigError, MissingDependencyError, ModelError
+from sparkle_motion.errors import (
+    ConfigError,
+    ImagesSDXLCancelled,
+    ImagesSDXLTimeout,
+    MissingDependencyError,
+)
 from sparkle_motion.validation import resolve_model_ref
 
 PROVIDER_ID = "images_sdxl/sdxl"
@@ -97,20 +102,6 @@ _PNG_LEVEL = 3  # much faster than the default 6 on photographic pixels, files b
 
 # A module-level clock, so that tests can move a deadline without sleeping.
 _clock: Callable[[], float] = time.monotonic
-
-
-class ImagesSDXLTimeout(ModelError, TimeoutError):
-    """The call ran past ``per_batch_timeout_s``; the pipeline was interrupted cooperatively."""
-
-    code = "images_sdxl_timeout"
-    retryable = True
-
-
-class ImagesSDXLCancelled(ImagesSDXLTimeout):
-    """``opts["cancel_event"]`` was set; the pipeline was interrupted cooperatively."""
-
-    code = "images_sdxl_cancelled"
-    retryable = False
 
 
 # --------------------------------------------------------------------------- imports

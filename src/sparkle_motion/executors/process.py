@@ -1,0 +1,83 @@
+"""Step jobs in worker processes: proof that a step needs nothing but its job to run.
+
+Each job (production/jobs.py) is pickled to a worker of a ``ProcessPoolExecutor`` and its
+artifacts (or its error, pickled with every field) come back; progress events travel over a
+``multiprocessing.Manager`` queue that a pump thread here hands to the scheduler. Workers are
+forked, so handlers registered in code reach them; they share the workspace on disk (the
+SQLite store is opened per process). The Ray executor of a later issue plugs in the same way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from sparkle_motion.executors.slots import Slots
+
+_STOP = "__sparkle_channel_closed__"
+
+
+class _QueueChannel:
+    """Picklable: a manager queue proxy travels to the worker and puts from there."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def put(self, message: Any) -> None:
+        self.queue.put(message)
+
+
+class ProcessExecutor:
+    """Runs steps in forked worker processes, under the same slots as the local executor."""
+
+    def __init__(self, slots: dict[str, int], *, start_method: str = "fork") -> None:
+        self._slots = Slots(slots)
+        self.slots = self._slots.limits
+        self.peak = self._slots.peak
+        self._context = multiprocessing.get_context(start_method)
+        self._pool = ProcessPoolExecutor(max_workers=self._slots.workers, mp_context=self._context)
+        self._manager: Any = None
+
+    def can_run(self, resources: frozenset[str]) -> bool:
+        return self._slots.free(resources)
+
+    def submit(self, fn: Callable[[], Any], resources: frozenset[str]) -> Future:
+        self._slots.take(resources)
+        try:
+            future = self._pool.submit(fn)
+        except BaseException:
+            self._slots.give_back(resources)
+            raise
+        future.add_done_callback(lambda _f: self._slots.give_back(resources))
+        return future
+
+    @contextmanager
+    def channel(self, handler: Callable[[Any], None]) -> Iterator[_QueueChannel]:
+        if self._manager is None:
+            self._manager = self._context.Manager()
+        queue = self._manager.Queue()
+
+        def pump() -> None:
+            while True:
+                message = queue.get()
+                if isinstance(message, str) and message == _STOP:
+                    return
+                handler(message)
+
+        thread = threading.Thread(target=pump, name="sparkle-channel", daemon=True)
+        thread.start()
+        try:
+            yield _QueueChannel(queue)
+        finally:
+            queue.put(_STOP)
+            thread.join(timeout=10)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+        if self._manager is not None:
+            self._manager.shutdown()
+            self._manager = None

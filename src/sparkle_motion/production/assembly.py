@@ -1,0 +1,168 @@
+"""The movie: what the assembler is given, its cache key, the assembly and the movie's QA.
+
+The movie is cached like a step: its key covers the steps as planned, the movie's options,
+the bytes of every step output and the assembler's version, so an unchanged re-run reuses
+the movie (and its QA report) without decoding or encoding anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sparkle_motion import cache
+from sparkle_motion.adk_helpers import publish_local, write_memory_event
+from sparkle_motion.db.store import Store
+from sparkle_motion.types import (
+    ArtifactRef,
+    MoviePlan,
+    NarrationInput,
+    VisualInput,
+    is_step_ref,
+    step_ref_id,
+)
+
+ASSEMBLER_VERSION = "assemble_ffmpeg@3"
+Progress = Callable[[float, str], None]
+
+
+def assembly_inputs(
+    plan: MoviePlan, outputs: dict[str, list[ArtifactRef]]
+) -> tuple[list[VisualInput], dict[str, Any], list[str]]:
+    """(visuals, audio, warnings) for the assembler, from the steps' outputs in plan order.
+
+    An image held for human review (quarantined by QA) is left out, with a warning.
+    """
+    clips: list[VisualInput] = []
+    narration: list[NarrationInput] = []
+    warnings: list[str] = []
+    for step in plan.steps:
+        refs = outputs.get(step.id) or []
+        if not refs:
+            continue
+        ref = refs[0]
+        meta = ref.metadata
+        if step.type == "tts":
+            narration.append(
+                NarrationInput(
+                    step_id=step.id, uri=ref.artifact_uri, text=step.text,
+                    duration_s=float(meta.get("duration_s") or 0.001),
+                    sentences=meta.get("sentences") or [],
+                )
+            )  # fmt: skip
+            continue
+        if not ref.media_type.startswith(("image/", "video/")):
+            continue
+        if meta.get("quarantined"):
+            # waiting for a human (request_human_input): never shown until approved
+            warnings.append(f"{step.id}: image held for review, left out of the movie")
+            continue
+        audio_step = None
+        if step.type == "lipsync" and is_step_ref(step.audio):
+            audio_step = step_ref_id(step.audio)
+        clips.append(
+            VisualInput(
+                step_id=step.id, step_type=step.type, uri=ref.artifact_uri,
+                media_type=ref.media_type, duration_s=meta.get("duration_s"),
+                fps=meta.get("fps"), has_audio=step.type == "lipsync",
+                audio_step_id=audio_step,
+            )
+        )  # fmt: skip
+    return clips, {"narration": narration}, warnings
+
+
+def assembly_key(plan: MoviePlan, outputs: dict[str, list[ArtifactRef]]) -> str:
+    """What the movie depends on: the steps as planned, the movie's options, the bytes
+    of every step output, and the assembler (ffmpeg) version."""
+    from sparkle_motion.utils.ffmpeg import ffmpeg_version
+
+    by_step = {sid: [r.sha256 for r in refs] for sid, refs in sorted(outputs.items())}
+    payload = {
+        "steps": [s.model_dump(mode="json", exclude_none=True) for s in plan.steps],
+        "assemble_opts": plan.assemble_opts.model_dump(mode="json"),
+        "outputs": by_step,
+        "assembler": f"{ASSEMBLER_VERSION}/{ffmpeg_version()}",
+    }
+    return "assemble:" + cache.cache_key(payload, ASSEMBLER_VERSION, {})
+
+
+class Assembly:
+    """Assembles one run's movie and checks it, through the cache."""
+
+    def __init__(
+        self, plan: MoviePlan, store: Store, run_id: str, run_dir: Path, providers: dict[str, str]
+    ) -> None:
+        self.plan = plan
+        self.store = store
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.providers = providers
+        self.warnings: list[str] = []
+        self.progress: Progress = lambda fraction, message: None
+
+    def _assemble_movie(self, clips: list[VisualInput], audio: dict[str, Any]) -> ArtifactRef:
+        """The assemble_ffmpeg FunctionTool over the steps' outputs."""
+        from sparkle_motion.function_tools.assemble_ffmpeg.entrypoint import assemble_clips
+
+        out = self.run_dir / "movie.mp4"
+        opts = self.plan.assemble_opts
+        return assemble_clips(self.plan, clips, audio, out, opts, on_progress=self.progress)
+
+    def movie(
+        self, outputs: dict[str, list[ArtifactRef]]
+    ) -> tuple[ArtifactRef, ArtifactRef | None, str, bool]:
+        """(movie, subtitles, cache key, cache hit)."""
+        key = assembly_key(self.plan, outputs)
+
+        def compute() -> list[ArtifactRef]:
+            clips, audio, warnings = assembly_inputs(self.plan, outputs)
+            self.warnings += warnings
+            movie = self._assemble_movie(clips, audio)
+            srt_file = Path(movie.metadata.get("srt_path") or "")
+            if not srt_file.is_file():
+                return [movie]
+            return [movie, publish_local(srt_file, "application/x-subrip", {"kind": "subtitles"})]
+
+        refs, hit = cache.cached(
+            self.store, key, compute, step_type="assemble", provider=ASSEMBLER_VERSION
+        )
+        return refs[0], (refs[1] if len(refs) > 1 else None), key, hit
+
+    def quality_check(self, movie: ArtifactRef, assembly_key: str) -> list[str]:
+        """QA of the finished movie, scene by scene, cached with the movie. Returns
+        warnings with the time of each problem."""
+        from sparkle_motion.function_tools.qa_qwen2vl import entrypoint as qa
+        from sparkle_motion.types import QAReport
+
+        provider = self.providers.get("qa_qwen2vl", "fixture")
+
+        def compute() -> list[ArtifactRef]:
+            scenes = movie.metadata.get("scenes") or []
+            segments = [(s["start_s"], s["start_s"] + s["duration_s"]) for s in scenes]
+            opts = {
+                "provider": provider,
+                "target_lufs": self.plan.assemble_opts.loudness_lufs,
+                "expected_duration_s": movie.metadata.get("duration_s"),
+            }
+            report = qa.inspect_movie(movie.path, segments or None, opts=opts)
+            if report is None:
+                return []
+            ref = publish_local(
+                report.model_dump_json(indent=2).encode(), "application/json",
+                {"kind": "qa_report", "movie": movie.artifact_uri},
+            )  # fmt: skip
+            write_memory_event(
+                "qa_report",
+                {"ok": report.ok, "flags": report.global_flags, "uri": ref.artifact_uri},
+                plan_id=self.plan.id, run_id=self.run_id,
+            )  # fmt: skip
+            return [ref]
+
+        refs, _hit = cache.cached(
+            self.store, f"qa:{provider}:{assembly_key}", compute, step_type="qa", provider=provider
+        )
+        if not refs:
+            return []
+        report = QAReport.model_validate_json(refs[0].path.read_text(encoding="utf-8"))
+        return qa.report_warnings(report, provider) if not report.ok else []
