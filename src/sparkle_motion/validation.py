@@ -26,11 +26,11 @@ from sparkle_motion.config import Settings, get_settings
 from sparkle_motion.errors import PlanParseError, PlanResourceError, PlanSchemaError
 from sparkle_motion.handlers import handler_names
 from sparkle_motion.policy import check_plan_policy
+from sparkle_motion.scenes import plan_scenes, untitled_narrations
 from sparkle_motion.types import (
     HUB_ID_RE,
     STEP_LEVEL_ERROR_TYPES,
     STEP_TYPES,
-    VISUAL_STEP_TYPES,
     MoviePlan,
     PolicyDecision,
     ResourceEstimate,
@@ -352,22 +352,18 @@ def resolve_plan_path_checked(value: str, base_dir: Path, field: str) -> Path:
 
 
 def _order_warnings(plan: MoviePlan) -> list[str]:
-    """Warn where the scene rule (visuals join the narration after them) looks accidental."""
+    """Warn where the scene rule (visuals join the narration after them) looks accidental:
+    a narration whose scene would have no picture gets a title card. The scenes are the
+    timeline's own (``sparkle_motion.scenes``), so a lipsync that speaks a narration goes
+    with that narration, which still plays."""
     if any(s.scene for s in plan.steps):
         return []
-    consumed = {ref for s in plan.steps for _, ref in s.step_refs()}
-    shown = [
-        s for s in plan.steps if s.id not in consumed and s.type in (*VISUAL_STEP_TYPES, "tts")
+    return [
+        f"narration {step_id!r} has no picture before it and will get a title card; "
+        "scenes take the visuals *before* each narration (set opts.scene to group "
+        "steps explicitly)"
+        for step_id in untitled_narrations(plan_scenes(plan))
     ]
-    warnings = []
-    for prev, cur in zip([None, *shown], shown, strict=False):
-        if cur.type == "tts" and (prev is None or prev.type == "tts"):
-            warnings.append(
-                f"narration {cur.id!r} has no picture before it and will get a title card; "
-                "scenes take the visuals *before* each narration (set opts.scene to group "
-                "steps explicitly)"
-            )
-    return warnings
 
 
 # -------------------------------------------------------------------- stage 5: resources

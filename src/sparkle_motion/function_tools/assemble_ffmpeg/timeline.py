@@ -2,13 +2,12 @@
 
 The rule (DESIGN.md, "Scenes and the timeline"):
 
-- Steps with ``opts.scene`` group by scene name, in order of first appearance; a step without
-  one joins the scene of the step before it. Without any ``opts.scene``, a narration (tts)
-  joins the visuals just before it; visuals after the last narration form a closing scene; a
-  narration with no visual gets a title card of its text. A lipsync whose audio is a
-  narration goes with that narration.
-- Steps consumed by another step that produced something (keyframes of a video, the face
-  video of a lipsync, a voice reference) are not shown on their own.
+- Which steps are shown on their own and how they group into scenes is
+  ``sparkle_motion.scenes`` (shared with validation, so its warnings describe this movie):
+  steps consumed by another step that produced something (keyframes of a video, the face
+  video of a lipsync, a voice reference) are not shown; ``opts.scene`` groups by name, else
+  a narration joins the visuals just before it and the lipsyncs that speak it; a narration
+  with no visual gets a title card of its text.
 - A narrated scene lasts its narration plus ``scene_pad_s`` (half before the speech, half
   after), in whole frames. A scene without narration lasts its clips' natural lengths plus
   ``STILL_S`` per still.
@@ -34,14 +33,13 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from sparkle_motion.function_tools.assemble_ffmpeg import AssemblyError
+from sparkle_motion.scenes import Output, group_scenes, lipsync_audio_step, shown_items
 from sparkle_motion.types import (
     AssembleOpts,
     MoviePlan,
     NarrationInput,
     SentenceTiming,
     VisualInput,
-    is_step_ref,
-    step_ref_id,
 )
 
 STILL_S = 3.0
@@ -55,10 +53,6 @@ MAX_SLOW = 1.5
 MOTIONS = ("zoom_in", "pan_right", "zoom_out", "pan_left", "pan_up", "pan_down")
 HOLD_MOTION = "zoom_in"
 PREROLL_MOTION = "zoom_out"
-
-# which references consume the referenced step's output (the lipsync's audio does not: the
-# narration still plays, once, in its scene)
-_CONSUMING_FIELDS = {"start_frames", "end_frames", "face_video", "opts.audio_prompt_path"}
 
 
 @dataclass(frozen=True)
@@ -234,93 +228,37 @@ class Timeline:
 
 @dataclass
 class _Item:
-    position: int
     step_id: str
-    scene: str | None
     visual: VisualInput | None = None
     line: NarrationInput | None = None
 
 
-def _consumed(plan: MoviePlan, produced: set[str]) -> set[str]:
-    """Steps whose output another step that produced something has used up."""
-    consumed: set[str] = set()
-    for step in plan.steps:
-        if step.id not in produced:
-            continue
-        for field_name, ref in step.step_refs():
-            base = field_name.split("[")[0]
-            if base in _CONSUMING_FIELDS or step.type == "custom":
-                consumed.add(ref)
-    return consumed
-
-
 def _lipsync_audio(plan: MoviePlan, visual: VisualInput) -> str | None:
-    if visual.audio_step_id:
-        return visual.audio_step_id
-    step = plan.step(visual.step_id)
-    audio = getattr(step, "audio", None)
-    if step.type == "lipsync" and is_step_ref(audio):
-        return step_ref_id(audio)
-    return None
+    return visual.audio_step_id or lipsync_audio_step(plan.step(visual.step_id))
 
 
-def _items(
+def _scenes(
     plan: MoviePlan, clips: Sequence[VisualInput], narrations: Sequence[NarrationInput]
-) -> tuple[list[_Item], list[str]]:
-    position = {s.id: i for i, s in enumerate(plan.steps)}
+) -> tuple[list[tuple[str | None, list[_Item]]], list[str]]:
+    """The scenes (name, items in plan order) and the hidden steps, by the scene rule."""
+    known = {s.id for s in plan.steps}
     for what in (*clips, *narrations):
-        if what.step_id not in position:
+        if what.step_id not in known:
             raise AssemblyError(f"input for step {what.step_id!r}, which the plan does not have")
-    produced = {c.step_id for c in clips} | {n.step_id for n in narrations}
-    consumed = _consumed(plan, produced)
+    outputs = [
+        Output(c.step_id, "visual", _lipsync_audio(plan, c) if c.step_type == "lipsync" else None)
+        for c in clips
+    ] + [Output(n.step_id, "narration") for n in narrations]
+    payloads: list[VisualInput | NarrationInput] = [*clips, *narrations]
+    shown, hidden = shown_items(plan, outputs)
     items: list[_Item] = []
-    for i, step in enumerate(plan.steps):
-        if step.id in consumed:
-            continue
-        for clip in clips:
-            if clip.step_id == step.id:
-                items.append(_Item(i, step.id, step.scene, visual=clip))  # type: ignore[arg-type]
-        for line in narrations:
-            if line.step_id == step.id:
-                items.append(_Item(i, step.id, step.scene, line=line))  # type: ignore[arg-type]
-    hidden = [s.id for s in plan.steps if s.id in consumed and s.id in produced]
-    return items, hidden  # type: ignore[return-value]
-
-
-def _group(plan: MoviePlan, items: list[_Item]) -> list[tuple[str | None, list[_Item]]]:
-    if any(it.scene for it in items):
-        names: list[str | None] = [it.scene for it in items]
-        first = next(n for n in names if n)
-        current: str | None = first
-        for i, name in enumerate(names):
-            current = name or current
-            names[i] = current
-        groups: dict[str, list[_Item]] = {}
-        for name, it in zip(names, items, strict=True):
-            groups.setdefault(name or first, []).append(it)
-        return list(groups.items())
-
-    narrated = {it.step_id for it in items if it.line is not None}
-    carried: dict[int, str] = {}
-    for k, it in enumerate(items):
-        if it.visual is not None and it.visual.step_type == "lipsync":
-            audio = _lipsync_audio(plan, it.visual)
-            if audio in narrated:
-                carried[k] = audio  # type: ignore[assignment]
-    out: list[tuple[str | None, list[_Item]]] = []
-    pending: list[_Item] = []
-    for k, it in enumerate(items):
-        if it.visual is not None:
-            if k not in carried:
-                pending.append(it)
-            continue
-        mine = [items[j] for j, audio in carried.items() if audio == it.step_id]
-        group = sorted([*pending, *mine, it], key=lambda x: x.position)
-        out.append((None, group))
-        pending = []
-    if pending:
-        out.append((None, pending))
-    return out
+    for it in shown:
+        p = payloads[it.output]
+        items.append(
+            _Item(it.step_id, visual=p) if isinstance(p, VisualInput) else _Item(it.step_id, line=p)
+        )
+    groups = [(name, [items[k] for k in group]) for name, group in group_scenes(shown)]
+    return groups, hidden
 
 
 # ------------------------------------------------------------------------------ layout
@@ -576,10 +514,10 @@ def build_timeline(
         else c.model_copy(update={"audio_step_id": _lipsync_audio(plan, c)})
         for c in clips
     ]  # fmt: skip
-    items, hidden = _items(plan, clips, narrations)
-    if not items:
+    groups, hidden = _scenes(plan, clips, narrations)
+    if not groups:
         raise AssemblyError("nothing to assemble: no visual or narration outputs")
-    drafts = [_Draft(name, group) for name, group in _group(plan, items)]
+    drafts = [_Draft(name, group) for name, group in groups]
     for d in drafts:
         _measure(d, opts)
     # scene rooms are known before the layout, so transitions are fixed first
