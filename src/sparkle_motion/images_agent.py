@@ -50,9 +50,7 @@ attached), are ``policy_decision`` memory events; a clean prompt adds no event o
 from __future__ import annotations
 
 import hashlib
-import io
 import math
-import os
 import socket
 import sys
 import threading
@@ -60,10 +58,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, ClassVar, Literal
-
-import numpy as np
-from PIL import Image
+from typing import Any, Literal
 
 from sparkle_motion import policy
 from sparkle_motion.adk_helpers import publish_local, request_human_input, write_memory_event
@@ -83,7 +78,12 @@ from sparkle_motion.types import ArtifactRef, ImagesOpts, QAReport, QAScores
 from sparkle_motion.utils import rate_limiter
 from sparkle_motion.utils.backoff import backoff_from_settings
 from sparkle_motion.utils.deadline import DeadlineExceeded, call_with_deadline
-from sparkle_motion.utils.recent_index_sqlite import DEFAULT_THRESHOLD, RecentIndex, hamming
+from sparkle_motion.utils.phash import phash
+from sparkle_motion.utils.recent_index_sqlite import (
+    DEFAULT_THRESHOLD,
+    SharedRecentIndex,
+    hamming,
+)
 from sparkle_motion.workspace import Workspace, get_workspace
 
 DEFAULT_MAX_IMAGES_PER_CALL = 8
@@ -156,29 +156,6 @@ def _worst(scores: QAScores) -> tuple[str | None, float]:
         return None, 0.0
     name = max(numeric, key=lambda k: numeric[k])
     return name, numeric[name]
-
-
-def _dct_matrix(size: int, keep: int) -> np.ndarray:
-    # scipy.fftpack.dct's unnormalised type II, first ``keep`` rows: what imagehash uses
-    k = np.arange(keep)[:, None]
-    n = np.arange(size)[None, :]
-    return 2.0 * np.cos(np.pi * k * (2 * n + 1) / (2 * size))
-
-
-_DCT = _dct_matrix(32, 8)
-
-
-def phash(data: bytes) -> str:
-    """64-bit perceptual hash of a picture as 16 hex digits.
-
-    imagehash.phash's algorithm (grey 32x32 Lanczos, 2-D DCT, 8x8 low band against its
-    median), in numpy, so the project needs no scipy.
-    """
-    with Image.open(io.BytesIO(data)) as img:
-        grey = img.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
-    low = _DCT @ np.asarray(grey, dtype=np.float64) @ _DCT.T
-    bits = (low > np.median(low)).flatten()
-    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
 
 
 def _emit(ctx: RunContext, phase: str, progress: float, message: str, **extra: Any) -> None:
@@ -375,43 +352,6 @@ def _inspect(batch: list[_Image], qa_provider: str) -> None:
 # ------------------------------------------------------------------- publishing
 
 
-class _SharedIndex:
-    """The workspace's recent index, one connection per process and database, serialised.
-
-    Opening it (schema check included) for every image would cost more than the lookup.
-    """
-
-    _lock = threading.Lock()
-    _open: ClassVar[dict[tuple[int, str], _SharedIndex]] = {}
-
-    def __init__(self, path: str) -> None:
-        self.index = RecentIndex(path)
-        self.lock = threading.Lock()
-        self.pruned_at = -math.inf
-
-    @classmethod
-    def get(cls, ws: Workspace) -> _SharedIndex:
-        key = (os.getpid(), str(ws.db_path))
-        with cls._lock:
-            shared = cls._open.get(key)
-            if shared is None:
-                if len(cls._open) >= 8:  # old workspaces (tests switch SPARKLE_HOME)
-                    old = cls._open.pop(next(iter(cls._open)))
-                    with old.lock:
-                        old.index.close()
-                shared = cls._open[key] = cls(key[1])
-            return shared
-
-    def register(self, hash_hex: str, uri: str) -> str:
-        """The canonical URI for ``hash_hex`` (``uri`` when new); prunes now and then."""
-        with self.lock:
-            canonical = self.index.add_or_get(hash_hex, uri)
-            if time.monotonic() - self.pruned_at > RECENT_PRUNE_EVERY_S:
-                self.index.prune(RECENT_MAX_AGE_S, RECENT_WINDOW)
-                self.pruned_at = time.monotonic()
-            return canonical
-
-
 def _recent_match(ws: Workspace, hash_hex: str, data: bytes) -> dict[str, Any]:
     """Register an approved image in the recent index; metadata about an earlier match.
 
@@ -419,7 +359,8 @@ def _recent_match(ws: Workspace, hash_hex: str, data: bytes) -> dict[str, Any]:
     artifact). It is recorded, never substituted: see the module docstring.
     """
     own = ws.blob_path(hashlib.sha256(data).hexdigest(), ".png").as_uri()
-    uri = _SharedIndex.get(ws).register(hash_hex, own)
+    shared = SharedRecentIndex.get(ws.db_path)
+    uri = shared.register(hash_hex, own, RECENT_MAX_AGE_S, RECENT_WINDOW, RECENT_PRUNE_EVERY_S)
     if uri == own:
         return {}
     rows = get_store().artifacts(uri=uri)

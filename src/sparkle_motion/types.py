@@ -162,6 +162,15 @@ class _Model(BaseModel):
 # ------------------------------------------------------------------------------ opts
 
 
+ASPECT_SIZES = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}
+# The defaults every layer falls back on, stated once. A step inherits the movie's size and
+# frame rate (production fills them in); a backend called without them uses these.
+DEFAULT_WIDTH, DEFAULT_HEIGHT = ASPECT_SIZES["16:9"]
+DEFAULT_FPS = 24
+DEFAULT_NUM_FRAMES = 48  # a clip's length when a video step does not say
+DEFAULT_IMAGE_SIZE = 1024  # a picture with no movie around it: SDXL's native square
+
+
 class StepOpts(_Model):
     """Options every step accepts."""
 
@@ -254,7 +263,7 @@ class TTSOpts(StepOpts):
 class VideoOpts(StepOpts):
     """Options for videos_agent / videos_wan."""
 
-    num_frames: Annotated[int, Field(ge=1, le=10_000)] = 48
+    num_frames: Annotated[int, Field(ge=1, le=10_000)] = DEFAULT_NUM_FRAMES
     fps: Annotated[int, Field(ge=1, le=120)] | None = Field(None, description="Default: movie's.")
     width: Dimension | None = None
     height: Dimension | None = None
@@ -422,8 +431,6 @@ _REF_TARGETS: dict[tuple[str, str], tuple[str, ...]] = {
 
 # ---------------------------------------------------------------------------- assembly
 
-ASPECT_SIZES = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)}
-
 
 class AssembleOpts(_Model):
     """How assemble_ffmpeg encodes the movie. Defaults: 1280x720, 24 fps, x264 crf 20."""
@@ -441,7 +448,7 @@ class AssembleOpts(_Model):
         "veryslow",
     ] = "medium"
     crf: Annotated[int, Field(ge=0, le=51)] = 20
-    fps: Annotated[int, Field(ge=1, le=120)] = 24
+    fps: Annotated[int, Field(ge=1, le=120)] = DEFAULT_FPS
     width: Annotated[int, Field(ge=16, le=7680, multiple_of=2)] | None = None
     height: Annotated[int, Field(ge=16, le=4320, multiple_of=2)] | None = None
     aspect: Literal["16:9", "9:16", "1:1"] | None = None

@@ -28,6 +28,9 @@ from sparkle_motion.handlers import handler_names
 from sparkle_motion.policy import check_plan_policy
 from sparkle_motion.scenes import plan_scenes, untitled_narrations
 from sparkle_motion.types import (
+    DEFAULT_HEIGHT,
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_WIDTH,
     HUB_ID_RE,
     STEP_LEVEL_ERROR_TYPES,
     STEP_TYPES,
@@ -398,12 +401,12 @@ def estimate_step(step: Any, profile: str = "preview") -> ResourceEstimate:
     table = _ESTIMATES.get(profile, _ESTIMATES["full"])
     per_unit, gpu_mb = table.get(step.type, (0.05, 0))
     if step.type == "image":
-        w, h = step.opts.width or 1024, step.opts.height or 1024
+        w, h = step.opts.width or DEFAULT_IMAGE_SIZE, step.opts.height or DEFAULT_IMAGE_SIZE
         units = step.count * (w * h) / (1024 * 1024) * ((step.opts.steps or 30) / 30)
     elif step.type == "tts":
         units = estimate_speech_seconds(step.text)
     elif step.type == "video":
-        w, h = step.opts.width or 1280, step.opts.height or 720
+        w, h = step.opts.width or DEFAULT_WIDTH, step.opts.height or DEFAULT_HEIGHT
         units = step.opts.num_frames * (w * h) / (1280 * 720)
     elif step.type == "lipsync":
         units = 24 * 4.0

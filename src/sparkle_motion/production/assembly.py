@@ -14,14 +14,8 @@ from typing import Any
 from sparkle_motion import cache
 from sparkle_motion.adk_helpers import publish_local, write_memory_event
 from sparkle_motion.db.store import Store
-from sparkle_motion.types import (
-    ArtifactRef,
-    MoviePlan,
-    NarrationInput,
-    VisualInput,
-    is_step_ref,
-    step_ref_id,
-)
+from sparkle_motion.scenes import lipsync_audio_step
+from sparkle_motion.types import ArtifactRef, MoviePlan, NarrationInput, VisualInput
 
 ASSEMBLER_VERSION = "assemble_ffmpeg@3"
 Progress = Callable[[float, str], None]
@@ -58,15 +52,12 @@ def assembly_inputs(
             # waiting for a human (request_human_input): never shown until approved
             warnings.append(f"{step.id}: image held for review, left out of the movie")
             continue
-        audio_step = None
-        if step.type == "lipsync" and is_step_ref(step.audio):
-            audio_step = step_ref_id(step.audio)
         clips.append(
             VisualInput(
                 step_id=step.id, step_type=step.type, uri=ref.artifact_uri,
                 media_type=ref.media_type, duration_s=meta.get("duration_s"),
                 fps=meta.get("fps"), has_audio=step.type == "lipsync",
-                audio_step_id=audio_step,
+                audio_step_id=lipsync_audio_step(step),
             )
         )  # fmt: skip
     return clips, {"narration": narration}, warnings

@@ -4,15 +4,21 @@ A hash is a hex string (as ``str(imagehash.phash(img))`` gives). Two hashes are 
 when their Hamming distance is at most ``threshold`` (6 by default, as the spec says).
 The window is bounded by :meth:`RecentIndex.prune` (age and count).
 
-The module-level ``get_canonical``/``add_or_get``/``prune`` work on the current workspace.
+The module-level ``get_canonical``/``add_or_get``/``prune`` work on the current workspace;
+:class:`SharedRecentIndex` keeps one open index per process and database for callers that
+look up every image (opening it, schema check included, costs more than the lookup).
 """
 
 from __future__ import annotations
 
+import math
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from sparkle_motion.db.sqlite import ensure_schema, get_conn
 
@@ -94,6 +100,43 @@ class RecentIndex:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class SharedRecentIndex:
+    """A workspace's recent index, one connection per process and database, serialised."""
+
+    _lock = threading.Lock()
+    _open: ClassVar[dict[tuple[int, str], SharedRecentIndex]] = {}
+    _KEEP_OPEN = 8  # databases at once (tests switch workspaces); the oldest is closed
+
+    def __init__(self, path: str) -> None:
+        self.index = RecentIndex(path)
+        self.lock = threading.Lock()
+        self.pruned_at = -math.inf
+
+    @classmethod
+    def get(cls, db_path: Path | str) -> SharedRecentIndex:
+        key = (os.getpid(), str(db_path))
+        with cls._lock:
+            shared = cls._open.get(key)
+            if shared is None:
+                if len(cls._open) >= cls._KEEP_OPEN:
+                    old = cls._open.pop(next(iter(cls._open)))
+                    with old.lock:
+                        old.index.close()
+                shared = cls._open[key] = cls(key[1])
+            return shared
+
+    def register(
+        self, phash: str, uri: str, max_age_s: int, max_entries: int, prune_every_s: float
+    ) -> str:
+        """The canonical URI for ``phash`` (``uri`` when new); prunes every so often."""
+        with self.lock:
+            canonical = self.index.add_or_get(phash, uri)
+            if time.monotonic() - self.pruned_at > prune_every_s:
+                self.index.prune(max_age_s, max_entries)
+                self.pruned_at = time.monotonic()
+            return canonical
 
 
 def _default() -> RecentIndex:

@@ -8,6 +8,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from sparkle_motion.function_tools.fixture_support import deterministic_bytes, fixture_delay
+from sparkle_motion.types import DEFAULT_IMAGE_SIZE
 
 PROVIDER_ID = "images_sdxl/fixture"
 VERSION = "1"
@@ -42,7 +43,10 @@ def render(prompt: str, count: int, seed: int | None, opts: dict[str, Any]) -> l
     """``count`` PNGs as ``{'data', 'metadata'}`` items (the spec's adapter shape)."""
     fixture_delay()
     seed = 0 if seed is None else seed
-    width, height = int(opts.get("width") or 1024), int(opts.get("height") or 1024)
+    width, height = (
+        int(opts.get("width") or DEFAULT_IMAGE_SIZE),
+        int(opts.get("height") or DEFAULT_IMAGE_SIZE),
+    )
     items = []
     for index in range(count):
         buf = io.BytesIO()

@@ -14,6 +14,7 @@ from PIL import PngImagePlugin
 
 from sparkle_motion.function_tools.images_sdxl.storyboard import compose
 from sparkle_motion.function_tools.images_sdxl.storyboard.glyphs import ATTRIBUTION
+from sparkle_motion.types import DEFAULT_IMAGE_SIZE
 
 PROVIDER_ID = "images_sdxl/preview"
 VERSION = "1"
@@ -30,7 +31,10 @@ def _png_info() -> PngImagePlugin.PngInfo:
 def render(prompt: str, count: int, seed: int | None, opts: dict[str, Any]) -> list[dict]:
     """``count`` PNG storyboard frames as ``{'data', 'metadata'}`` items; image i uses seed + i."""
     seed = 0 if seed is None else int(seed)
-    width, height = int(opts.get("width") or 1024), int(opts.get("height") or 1024)
+    width, height = (
+        int(opts.get("width") or DEFAULT_IMAGE_SIZE),
+        int(opts.get("height") or DEFAULT_IMAGE_SIZE),
+    )
     items = []
     for index in range(count):
         frame = compose(prompt, seed + index, width, height)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sparkle_motion.types import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from sparkle_motion.utils import moves
 from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpeg_exe, probe
 from sparkle_motion.utils.run_command import run_command
@@ -19,8 +20,11 @@ VERSION = "3"
 
 
 def run(face: Path, audio: Path, out_path: Path, opts: dict[str, Any]) -> dict:
-    fps = int(opts.get("fps") or 24)
-    width, height = int(opts.get("width") or 1280), int(opts.get("height") or 720)
+    fps = int(opts.get("fps") or DEFAULT_FPS)
+    width, height = (
+        int(opts.get("width") or DEFAULT_WIDTH),
+        int(opts.get("height") or DEFAULT_HEIGHT),
+    )
     duration = probe(audio).duration_s or 1.0
     frames = max(1, round(duration * fps))
     still = face.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")

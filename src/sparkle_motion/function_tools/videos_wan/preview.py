@@ -14,6 +14,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from sparkle_motion.types import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_NUM_FRAMES, DEFAULT_WIDTH
 from sparkle_motion.utils import moves
 from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpeg_exe
 from sparkle_motion.utils.run_command import run_command
@@ -46,8 +47,14 @@ def render(
     out_path: Path,
 ) -> dict:  # fmt: skip
     """Write the clip to ``out_path`` (MP4); returns its metadata."""
-    width, height = int(opts.get("width") or 1280), int(opts.get("height") or 720)
-    fps, frames = int(opts.get("fps") or 24), int(opts.get("num_frames") or 48)
+    width, height = (
+        int(opts.get("width") or DEFAULT_WIDTH),
+        int(opts.get("height") or DEFAULT_HEIGHT),
+    )
+    fps, frames = (
+        int(opts.get("fps") or DEFAULT_FPS),
+        int(opts.get("num_frames") or DEFAULT_NUM_FRAMES),
+    )
     seed = int(opts.get("seed") or 0)
     motion = pick_motion(opts.get("motion"), seed, prompt)
     duration = frames / fps
