@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import torch
 from sparkle_motion import gpu_utils
 from sparkle_motion.db.store import get_store
 from sparkle_motion.errors import ConfigError, ModelLoadError, ModelLoadTimeout, ModelOOMError
+from sparkle_motion.gpu import loading, telemetry
 from sparkle_motion.gpu_utils import (
     DEVICE_MAP_PRESETS,
     LoadRequest,
@@ -86,7 +88,7 @@ def fresh_pool() -> Iterator[ModelPool]:
 def spy_cleanup(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Counts torch.cuda.empty_cache and gc.collect calls (the checklist's steps 3 and 4)."""
     counts = {"empty_cache": 0, "gc_collect": 0}
-    real_collect = gpu_utils.gc.collect
+    real_collect = gc.collect
 
     def empty_cache() -> None:
         counts["empty_cache"] += 1
@@ -96,7 +98,7 @@ def spy_cleanup(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         return real_collect(*args)
 
     monkeypatch.setattr(torch.cuda, "empty_cache", empty_cache)
-    monkeypatch.setattr(gpu_utils.gc, "collect", collect)
+    monkeypatch.setattr(gc, "collect", collect)
     return counts
 
 
@@ -521,7 +523,7 @@ def test_requests_degrade_when_the_host_claims_cuda(
     fresh_pool: ModelPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As if torch saw a GPU that the hooks then fail on: every request must still degrade.
-    monkeypatch.setattr(gpu_utils, "_cuda_available", lambda import_=True: True)
+    monkeypatch.setattr(loading, "_cuda_available", lambda import_=True: True)
 
     def no_compile(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("Dynamo is not supported on this host")
@@ -546,7 +548,7 @@ def test_requests_degrade_when_the_host_claims_cuda(
 def test_placement_on_a_missing_gpu_falls_back_to_cpu(
     fresh_pool: ModelPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gpu_utils, "_cuda_available", lambda import_=True: True)
+    monkeypatch.setattr(loading, "_cuda_available", lambda import_=True: True)
     with model_context(
         "sdxl", loader=lambda req: FakePipe(), device="cuda", offload=False, xformers=False
     ) as ctx:
@@ -667,14 +669,14 @@ def test_report_memory_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(snap) == {"cpu"}
     assert snap["cpu"]["used_mb"] > 0 and snap["cpu"]["total_mb"] > 0
     assert all(isinstance(v, int) for v in snap["cpu"].values())
-    assert gpu_utils._nvml_metrics() is None  # pynvml is not installed here: quiet
+    assert telemetry._nvml_metrics() is None  # pynvml is not installed here: quiet
     assert gpu_utils.peak_vram_mb() is None
 
     def broken() -> Any:
         raise OSError("no /proc")
 
-    monkeypatch.setattr(gpu_utils, "_host_memory", broken)
-    monkeypatch.setattr(gpu_utils, "_cuda_memory", broken)
+    monkeypatch.setattr(telemetry, "_host_memory", broken)
+    monkeypatch.setattr(telemetry, "_cuda_memory", broken)
     assert report_memory() == {"cpu": {"used_mb": 0, "total_mb": 0}}
 
 

@@ -134,7 +134,7 @@ def env(models_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[gpu_util
 def spy_cleanup(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Counts torch.cuda.empty_cache and gc.collect calls (the checklist's steps 3 and 4)."""
     counts = {"empty_cache": 0, "gc_collect": 0}
-    real_collect = gpu_utils.gc.collect
+    real_collect = gc.collect
 
     def empty_cache() -> None:
         counts["empty_cache"] += 1
@@ -144,7 +144,7 @@ def spy_cleanup(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         return real_collect(*args)
 
     monkeypatch.setattr(torch.cuda, "empty_cache", empty_cache)
-    monkeypatch.setattr(gpu_utils.gc, "collect", collect)
+    monkeypatch.setattr(gc, "collect", collect)
     return counts
 
 
