@@ -133,7 +133,8 @@ def measure(device: str, pairs: int, steps: int, size: int) -> dict[str, Any]:
     from sparkle_motion import gpu_utils
     from sparkle_motion.function_tools.images_sdxl import sdxl
 
-    adapter = sdxl.DiffusersAdapter(device=device)
+    models_root = os.environ["SPARKLE_MODELS_DIR"]
+    adapter = sdxl.DiffusersAdapter(device=device, models_root=models_root)
     opts = {"model_id": MODEL_NAME, "width": size, "height": size, "steps": steps}
 
     def adapter_call(seed: int) -> tuple[float, list[dict[str, Any]]]:
@@ -148,7 +149,7 @@ def measure(device: str, pairs: int, steps: int, size: int) -> dict[str, Any]:
 
     # The very pipeline the adapter uses: a pool hit with the adapter's own arguments.
     kwargs = adapter.model_context_kwargs(torch)
-    weights = sdxl.resolve_weights(MODEL_NAME)
+    weights = sdxl.resolve_weights(MODEL_NAME, models_root)
     with gpu_utils.model_context("sdxl", weights=weights, loader=sdxl.load_sdxl, **kwargs) as ctx:
         pipe = ctx.pipeline
         gen_device = torch.device(ctx.device).type

@@ -71,6 +71,7 @@ from sparkle_motion.errors import (
     RateLimitError,
 )
 from sparkle_motion.function_tools.images_sdxl import entrypoint
+from sparkle_motion.function_tools.images_sdxl.entrypoint import DEFAULT_PER_BATCH_TIMEOUT_S
 from sparkle_motion.function_tools.qa_qwen2vl import entrypoint as qa_entrypoint
 from sparkle_motion.progress import emit_progress
 from sparkle_motion.run_context import RunContext, current_run_context
@@ -87,7 +88,6 @@ from sparkle_motion.utils.recent_index_sqlite import (
 from sparkle_motion.workspace import Workspace, get_workspace
 
 DEFAULT_MAX_IMAGES_PER_CALL = 8
-DEFAULT_PER_BATCH_TIMEOUT_S = 120.0
 WATCHDOG_FRACTION = 0.8
 QUEUE_TTL_S = rate_limiter.DEFAULT_TTL_S
 # (rate_per_min, capacity) per images_sdxl provider; absent = unlimited (in-process stubs)
@@ -446,7 +446,13 @@ def render(prompt: str, opts: ImagesOpts | dict[str, Any]) -> list[ArtifactRef]:
     host = rate_limit_host(provider)
     rate, capacity = PROVIDER_RATE_LIMITS.get(provider, (math.inf, math.inf))
     bucket = rate_limiter.get_bucket(ctx.tenant_id, host, rate_per_min=rate, capacity=capacity)
-    call_opts = {**opts.model_dump(exclude_none=True), "provider": provider}
+    # tools read no configuration: what a backend needs beyond the plan's options is passed
+    call_opts = {
+        **opts.model_dump(exclude_none=True),
+        "provider": provider,
+        "per_batch_timeout_s": opts.per_batch_timeout_s or DEFAULT_PER_BATCH_TIMEOUT_S,
+        "models_root": str(get_settings().models_root),
+    }
 
     images: list[_Image] = []
     for batch_index, (first, n) in enumerate(batches):

@@ -263,7 +263,13 @@ def resolve_plan_path(value: str, base_dir: Path) -> Path:
 
 def resolve_model_ref(value: str, settings: Settings) -> str | Path:
     """A model reference as a local folder under the models root, or a hub id string."""
-    root = settings.models_root.resolve()
+    return resolve_model_path(value, settings.models_root)
+
+
+def resolve_model_path(value: str, models_root: Path | str) -> str | Path:
+    """:func:`resolve_model_ref` with the models root given (FunctionTools read no config:
+    their agent passes the root)."""
+    root = Path(models_root).expanduser().resolve()
     candidate = Path(value).expanduser()
     if candidate.is_absolute():
         resolved = candidate.resolve()

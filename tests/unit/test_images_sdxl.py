@@ -124,6 +124,7 @@ def frozen_heap() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def env(models_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[gpu_utils.ModelPool]:
     monkeypatch.setenv("SPARKLE_MODELS_DIR", str(models_root))
+    monkeypatch.setattr(sdxl._ADAPTER, "models_root", models_root)  # what images_agent passes
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pool = gpu_utils.reset_pool(budget_mb=10_000)
     yield pool
@@ -268,9 +269,9 @@ def test_prompts_and_micro_conditioning_reach_the_pipeline(
     assert conditioned[0]["metadata"]["crop_conditioning"] == [8, 16]
 
 
-def test_accepts_an_images_opts_model() -> None:
+def test_accepts_an_images_opts_model(models_root: Path) -> None:
     opts = ImagesOpts(model_id=BASE, width=64, height=64, steps=2, seed=4, num_images=2)
-    items = sdxl.DiffusersAdapter().render_images("a fox", opts)
+    items = sdxl.DiffusersAdapter(models_root=models_root).render_images("a fox", opts)
     assert [i["metadata"]["seed"] for i in items] == [4, 5]
     assert Image.open(io.BytesIO(items[0]["data"])).size == (64, 64)
 
@@ -504,7 +505,7 @@ def test_backend_stops_at_the_agents_default_deadline(monkeypatch: pytest.Monkey
     render()
     clock = {"now": 0.0}
     monkeypatch.setattr(sdxl, "_clock", lambda: clock["now"])
-    monkeypatch.setattr(images_agent, "DEFAULT_PER_BATCH_TIMEOUT_S", 2.5)
+    monkeypatch.setattr(sdxl, "DEFAULT_PER_BATCH_TIMEOUT_S", 2.5)
     spy = UNetSpy(monkeypatch, lambda calls: clock.__setitem__("now", clock["now"] + 1.0))
 
     with pytest.raises(sdxl.ImagesSDXLTimeout) as info:

@@ -7,7 +7,6 @@ the result as a pool entry. It does not decide about reuse: that is the pool's j
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from sparkle_motion.gpu.cleanup import _cleanup, _devices_of, _size_mb
 from sparkle_motion.gpu.oom import _one_line, _oom_error, is_oom_error
 from sparkle_motion.gpu.pool import ModelPool, _Entry
 from sparkle_motion.gpu.telemetry import _emit, peak_vram_mb
+from sparkle_motion.utils.deadline import DeadlineExceeded, call_with_deadline
 
 log = logging.getLogger(__name__)
 
@@ -139,54 +139,32 @@ class _Request:
 
 
 def _call_with_timeout(req: _Request, loader: Loader) -> Any:
-    """Run the loader; with a timeout, in a daemon thread we stop waiting for."""
+    """Run the loader; with a timeout, in a daemon thread we stop waiting for (a load that
+    finishes after it is freed at once)."""
     request = req.load_request()
-    if not req.timeout_s:
-        return loader(request)
-    state: dict[str, Any] = {}
-    done = threading.Event()
-    guard = threading.Lock()
 
-    def work() -> None:
-        try:
-            state["value"] = loader(request)
-        except BaseException as exc:
-            state["error"] = exc
-        with guard:
-            if not state.get("abandoned"):
-                done.set()
-                return
-        # Nobody waits any more: free what the late load produced.
-        if "value" in state:
-            _cleanup(
-                [state.pop("value")],
-                model_key=req.model_key,
-                weights=req.weights,
-                reason="abandoned_after_timeout",
-            )
+    def free_late(pipeline: Any) -> None:
+        _cleanup(
+            [pipeline], model_key=req.model_key, weights=req.weights,
+            reason="abandoned_after_timeout",
+        )  # fmt: skip
 
-    context = contextvars.copy_context()
-    thread = threading.Thread(
-        target=context.run, args=(work,), name=f"sparkle-load-{req.model_key}", daemon=True
-    )
-    thread.start()
-    done.wait(req.timeout_s)
-    with guard:
-        if not done.is_set():
-            state["abandoned"] = True
-            raise ModelLoadTimeout(
-                f"loading {req.model_key} ({req.weights or 'default weights'}) took longer than"
-                f" {req.timeout_s:g}s",
-                hint="raise timeout_s, or check the weights are on local disk",
-                details={
-                    "model_key": req.model_key,
-                    "weights": req.weights,
-                    "timeout_s": req.timeout_s,
-                },
-            )
-    if "error" in state:
-        raise state["error"]
-    return state["value"]
+    try:
+        return call_with_deadline(
+            lambda: loader(request), req.timeout_s,
+            name=f"sparkle-load-{req.model_key}", on_late_result=free_late,
+        )  # fmt: skip
+    except DeadlineExceeded:
+        raise ModelLoadTimeout(
+            f"loading {req.model_key} ({req.weights or 'default weights'}) took longer than"
+            f" {req.timeout_s:g}s",
+            hint="raise timeout_s, or check the weights are on local disk",
+            details={
+                "model_key": req.model_key,
+                "weights": req.weights,
+                "timeout_s": req.timeout_s,
+            },
+        ) from None
 
 
 def _apply_requests(pipeline: Any, req: _Request) -> tuple[list[str], bool, str]:

@@ -50,14 +50,14 @@ from typing import Any
 from PIL import PngImagePlugin
 
 from sparkle_motion import gpu_utils
-from sparkle_motion.config import Settings, get_settings
 from sparkle_motion.errors import (
     ConfigError,
     ImagesSDXLCancelled,
     ImagesSDXLTimeout,
     MissingDependencyError,
 )
-from sparkle_motion.validation import resolve_model_ref
+from sparkle_motion.function_tools.images_sdxl.entrypoint import DEFAULT_PER_BATCH_TIMEOUT_S
+from sparkle_motion.validation import resolve_model_path
 
 PROVIDER_ID = "images_sdxl/sdxl"
 VERSION = "1"
@@ -171,8 +171,7 @@ def _hub_cached(repo_id: str) -> bool:
     return isinstance(found, str)
 
 
-def _missing_weights(ref: str | Path, settings: Settings | None = None) -> MissingDependencyError:
-    root = (settings or get_settings()).models_root
+def _missing_weights(ref: str | Path, root: Path) -> MissingDependencyError:
     if isinstance(ref, Path) or os.path.isabs(str(ref)):
         return MissingDependencyError(
             f"no SDXL weights at {ref}: put a diffusers folder (model_index.json, unet/, vae/, "
@@ -189,19 +188,19 @@ def _missing_weights(ref: str | Path, settings: Settings | None = None) -> Missi
     )
 
 
-def resolve_weights(value: str, settings: Settings | None = None) -> str:
+def resolve_weights(value: str, models_root: Path | str) -> str:
     """``opts["model_id"]`` as the ``weights`` string for model_context: an absolute local
-    path under the models root, or a hub id (checked against the cache when offline)."""
-    settings = settings or get_settings()
-    ref = resolve_model_ref(value, settings)
+    path under ``models_root``, or a hub id (checked against the cache when offline)."""
+    root = Path(models_root)
+    ref = resolve_model_path(value, root)
     if isinstance(ref, Path):
         if not ref.exists():
-            raise _missing_weights(ref, settings)
+            raise _missing_weights(ref, root)
         if ref.is_dir() and not (ref / "model_index.json").is_file():
-            raise _missing_weights(ref, settings)
+            raise _missing_weights(ref, root)
         return str(ref)
     if _offline() and not _hub_cached(ref):
-        raise _missing_weights(ref, settings)
+        raise _missing_weights(ref, root)
     return ref
 
 
@@ -406,13 +405,29 @@ class DiffusersAdapter:
     Args:
         device: force a device ("cpu", "cuda:1"); default: this host's gpu_utils preset.
         context_kwargs: extra ``model_context`` arguments (offload, xformers, compile, ...).
+        models_root: where local weights may live; a call's ``opts["models_root"]`` (which
+            images_agent always passes) wins. This tool reads no configuration.
     """
 
     def __init__(
-        self, *, device: str | None = None, context_kwargs: Mapping[str, Any] | None = None
+        self,
+        *,
+        device: str | None = None,
+        context_kwargs: Mapping[str, Any] | None = None,
+        models_root: Path | str | None = None,
     ) -> None:
         self.device = device
         self.extra_context = dict(context_kwargs or {})
+        self.models_root = Path(models_root) if models_root else None
+
+    def _models_root(self, opts: Mapping[str, Any]) -> Path:
+        root = opts.get("models_root") or self.models_root
+        if not root:
+            raise ConfigError(
+                "images_sdxl (full) was given no models root", field="opts.models_root",
+                hint="images_agent passes it; direct callers pass models_root=",
+            )  # fmt: skip
+        return Path(root)
 
     # ------------------------------------------------------------------ placement
 
@@ -453,7 +468,7 @@ class DiffusersAdapter:
             started + float(timeout_s) if timeout_s else None,
         )
         torch, _ = _require()
-        settings = get_settings()
+        root = self._models_root(opts)
 
         count = int(opts.get("num_images") or 1)
         seed = opts.get("seed")
@@ -464,10 +479,10 @@ class DiffusersAdapter:
         check_sampler(sampler)
         model_id = str(opts.get("model_id") or DEFAULT_MODEL_ID)
         refiner_id = opts.get("refiner_model_id")
-        weights = resolve_weights(model_id, settings)
-        refiner_weights = resolve_weights(str(refiner_id), settings) if refiner_id else None
+        weights = resolve_weights(model_id, root)
+        refiner_weights = resolve_weights(str(refiner_id), root) if refiner_id else None
         single_cfg = opts.get("single_file_config")
-        single_cfg = str(resolve_model_ref(str(single_cfg), settings)) if single_cfg else None
+        single_cfg = str(resolve_model_path(str(single_cfg), root)) if single_cfg else None
 
         handoff = opts.get("denoising_end")
         if handoff is None:
@@ -750,12 +765,11 @@ def render(prompt: str, count: int, seed: int | None, opts: dict[str, Any]) -> l
     """The entrypoint's backend: ``count`` PNGs as ``{'data', 'metadata'}``; image i uses
     ``seed + i`` (a random seed, recorded in the metadata, when None).
 
-    Without ``per_batch_timeout_s`` the call stops at images_agent's default deadline: the
-    agent gives up on a call then, and must not leave it running on the GPU.
+    images_agent always passes ``per_batch_timeout_s`` (it gives up on a call then, and the
+    call must not go on using the GPU); a direct call without it stops at this tool's
+    default, DEFAULT_PER_BATCH_TIMEOUT_S.
     """
     call_opts = {**opts, "num_images": count, "seed": seed}
     if not call_opts.get("per_batch_timeout_s"):
-        from sparkle_motion.images_agent import DEFAULT_PER_BATCH_TIMEOUT_S
-
         call_opts["per_batch_timeout_s"] = DEFAULT_PER_BATCH_TIMEOUT_S
     return _ADAPTER.render_images(prompt, call_opts)
