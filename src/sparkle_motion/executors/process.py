@@ -77,6 +77,14 @@ class ProcessExecutor:
             thread.join(timeout=10)
 
     def shutdown(self, wait: bool = True) -> None:
+        """``wait=False`` is the run stopping (Ctrl-C, an error): its workers stop too."""
+        if not wait:
+            terminate = getattr(self._pool, "terminate_workers", None)  # Python 3.14+
+            if terminate is not None:
+                terminate()
+            else:
+                for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                    process.terminate()
         self._pool.shutdown(wait=wait, cancel_futures=True)
         if self._manager is not None:
             self._manager.shutdown()
