@@ -1,11 +1,12 @@
 """script_agent: one sentence in, a validated MoviePlan out (``generate_plan``).
 
-The plan is written by an ADK ``LlmAgent`` (built by ``adk_factory``) with a slim draft
-schema as ``output_schema``; the draft becomes a MoviePlan here and goes through all five
-validation stages. The raw model reply is kept in the workspace for audit; a valid plan is
-published as an artifact (also through ADK's artifact service) and noted on the memory
-timeline. A failure raises the spec's error and publishes nothing. This agent only plans:
-it never renders or calls a FunctionTool.
+The plan is written by an ADK ``LlmAgent`` (its recipe is :func:`build_agent`, which
+``adk_factory.get_agent("script_agent")`` returns) with a slim draft schema as
+``output_schema``; the draft becomes a MoviePlan here and goes through all five validation
+stages. The raw model reply is kept in the workspace for audit; a valid plan is published
+as an artifact (also through ADK's artifact service) and noted on the memory timeline. A
+failure raises the spec's error and publishes nothing. This agent only plans: it never
+renders or calls a FunctionTool.
 """
 
 from __future__ import annotations
@@ -177,6 +178,43 @@ async def after_agent_callback(callback_context: Any) -> None:
     state[ARTIFACT_STATE_KEY] = uri
 
 
+# ------------------------------------------------------------------ the ADK agent
+
+
+def build_agent(model_spec: Any = None, settings: Settings | None = None) -> Any:
+    """The script_agent ``LlmAgent``: model, instruction, draft schema and callbacks.
+
+    Args:
+        model_spec: a model string or ADK ``BaseLlm`` (default: settings.planner_model).
+    """
+    from google.adk.agents import LlmAgent
+    from google.genai import types
+
+    from sparkle_motion.planner.draft import PlanDraft
+    from sparkle_motion.planner.models import resolve_model
+    from sparkle_motion.planner.prompt import system_prompt
+
+    settings = settings or get_settings()
+    instruction = system_prompt(settings.max_steps)
+    return LlmAgent(
+        name="script_agent",
+        description="Writes a MoviePlan draft for a one-sentence movie idea.",
+        model=resolve_model(model_spec),
+        # A callable instruction is passed through as is: ADK would otherwise read the
+        # few-shot JSON's braces as {state} placeholders.
+        instruction=lambda _ctx: instruction,
+        output_schema=PlanDraft,
+        output_key=DRAFT_STATE_KEY,
+        include_contents="none",
+        generate_content_config=types.GenerateContentConfig(
+            temperature=0.2, top_p=0.8, max_output_tokens=4096
+        ),
+        before_agent_callback=before_agent_callback,
+        after_model_callback=after_model_callback,
+        after_agent_callback=after_agent_callback,
+    )
+
+
 # ---------------------------------------------------------------------- public API
 
 
@@ -201,7 +239,6 @@ async def generate_plan_async(
     from google.genai import types
     from pydantic import ValidationError
 
-    from sparkle_motion import adk_factory
     from sparkle_motion.planner.prompt import request_text
     from sparkle_motion.workspace import get_workspace
 
@@ -210,7 +247,7 @@ async def generate_plan_async(
     # Refuse a bad idea before any model sees it (nothing is published or scheduled).
     check_text(idea, "idea", settings=settings)
 
-    agent = adk_factory.get_agent("script_agent", model)
+    agent = build_agent(model, settings)
     model_name = getattr(agent.model, "model", None) or str(agent.model)
     runner = Runner(
         app_name=APP_NAME,
