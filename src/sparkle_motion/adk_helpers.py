@@ -1,130 +1,34 @@
 """Publishing artifacts, memory events, human review, and ADK availability checks.
 
-``publish_artifact`` copies a file into the workspace by content (sha256), writing to a temp
-name and renaming, so a crash never leaves a partial artifact: the store only records an
-artifact after its bytes are in place. Inside an ADK agent or tool (see
-:func:`sparkle_motion.run_context.adk_context`) the artifact is also saved through ADK's
-artifact service (a ``FileArtifactService`` rooted in the workspace).
+``publish_artifact`` copies a file into the workspace's content-addressed blob store
+(:mod:`sparkle_motion.artifacts`, re-exported here as ``publish_local``). Inside an ADK agent
+or tool (see :func:`sparkle_motion.run_context.adk_context`) the artifact is also saved
+through ADK's artifact service (a ``FileArtifactService`` rooted in the workspace). Nothing
+here imports the ADK runtime at module level: a run that plans from the cache or a file
+never loads it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib.util
-import mimetypes
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# publish_local lives with the blob store; the spec imports it from here.
+from sparkle_motion.artifacts import publish_local
 from sparkle_motion.db.store import get_store
-from sparkle_motion.errors import ADKUnavailableError, ArtifactError
+from sparkle_motion.errors import ADKUnavailableError
 from sparkle_motion.run_context import current_adk_context, current_run_context
-from sparkle_motion.types import ArtifactRef
-from sparkle_motion.workspace import get_workspace
-
-_SUFFIXES = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "audio/wav": ".wav",
-    "audio/x-wav": ".wav",
-    "video/mp4": ".mp4",
-    "application/json": ".json",
-    "application/yaml": ".yaml",
-    "text/plain": ".txt",
-    "text/vtt": ".vtt",
-    "application/x-subrip": ".srt",
-}
-_CHUNK = 1 << 20
-
-
-def suffix_for(media_type: str) -> str:
-    return _SUFFIXES.get(media_type) or mimetypes.guess_extension(media_type) or ".bin"
-
-
-def _write_blob(source: bytes | Path, suffix: str) -> tuple[str, Path, int]:
-    """Copy ``source`` to its content address; returns (sha256, path, size)."""
-    ws = get_workspace()
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=ws.tmp, prefix="publish-", suffix=".part")
-    tmp = Path(tmp_name)
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(source, bytes):
-                digest.update(source)
-                out.write(source)
-                size = len(source)
-            else:
-                with open(source, "rb") as src:
-                    while chunk := src.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        sha = digest.hexdigest()
-        final = ws.blob_path(sha, suffix)
-        if final.exists() and final.stat().st_size == size:
-            tmp.unlink()
-        else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-        return sha, final, size
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def publish_local(
-    source: bytes | Path | str,
-    media_type: str,
-    metadata: dict[str, Any] | None = None,
-    *,
-    suffix: str | None = None,
-    cache_key: str | None = None,
-) -> ArtifactRef:
-    """Publish bytes or a file into the workspace without ADK; returns its ArtifactRef.
-
-    The URI depends only on the content and media type (``file://<home>/blobs/ab/<sha>.png``),
-    so the same bytes always get the same URI: fixture runs are reproducible.
-    """
-    if isinstance(source, str):
-        source = Path(source)
-    if isinstance(source, Path) and not source.is_file():
-        raise ArtifactError(f"cannot publish {source}: no such file")
-    sha, path, size = _write_blob(source, suffix or suffix_for(media_type))
-    ctx = current_run_context()
-    uri = path.as_uri()
-    meta = dict(metadata or {})
-    get_store().add_artifact(
-        sha256=sha,
-        uri=uri,
-        media_type=media_type,
-        size_bytes=size,
-        metadata=meta,
-        plan_id=ctx.plan_id,
-        run_id=ctx.run_id,
-        step_id=ctx.step_id,
-        cache_key=cache_key,
-    )
-    return ArtifactRef(
-        artifact_uri=uri,
-        media_type=media_type,
-        sha256=sha,
-        size_bytes=size,
-        metadata=meta,
-        plan_id=ctx.plan_id,
-        run_id=ctx.run_id,
-        step_id=ctx.step_id,
-    )
 
 
 def _run_blocking(coro: Any) -> Any:
     """Run a coroutine to completion from sync code, also when a loop runs in this thread."""
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

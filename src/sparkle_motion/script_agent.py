@@ -1,16 +1,21 @@
 """script_agent: one sentence in, a validated MoviePlan out (``generate_plan``).
 
-The plan is written by an ADK ``LlmAgent`` (built by ``adk_factory``) with a slim draft
-schema as ``output_schema``; the draft becomes a MoviePlan here and goes through all five
-validation stages. The raw model reply is kept in the workspace for audit; a valid plan is
-published as an artifact (also through ADK's artifact service) and noted on the memory
-timeline. A failure raises the spec's error and publishes nothing. This agent only plans:
-it never renders or calls a FunctionTool.
+The plan is written by an ADK ``LlmAgent`` (its recipe is :func:`build_agent`, which
+``adk_factory.get_agent("script_agent")`` returns) with a slim draft schema as
+``output_schema``; the draft becomes a MoviePlan here and goes through all five validation
+stages. The raw model reply is kept in the workspace for audit; a valid plan is published
+as an artifact (also through ADK's artifact service) and noted on the memory timeline. A
+failure raises the spec's error and publishes nothing. This agent only plans: it never
+renders or calls a FunctionTool.
+
+A deterministic planner's plan (``offline-*``) is cached in the workspace
+(:mod:`sparkle_motion.planner.plan_cache`): planning the same idea again, with nothing it
+depends on changed, returns the first plan as it was, without loading the ADK runtime. The
+idea's policy check runs first either way. The ADK runtime is imported only to plan.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -26,6 +31,7 @@ from sparkle_motion.errors import (
     PlanSchemaError,
     SparkleError,
 )
+from sparkle_motion.planner.models import is_deterministic, model_name
 from sparkle_motion.policy import check_text
 from sparkle_motion.types import MoviePlan
 
@@ -177,6 +183,43 @@ async def after_agent_callback(callback_context: Any) -> None:
     state[ARTIFACT_STATE_KEY] = uri
 
 
+# ------------------------------------------------------------------ the ADK agent
+
+
+def build_agent(model_spec: Any = None, settings: Settings | None = None) -> Any:
+    """The script_agent ``LlmAgent``: model, instruction, draft schema and callbacks.
+
+    Args:
+        model_spec: a model string or ADK ``BaseLlm`` (default: settings.planner_model).
+    """
+    from google.adk.agents import LlmAgent
+    from google.genai import types
+
+    from sparkle_motion.planner.draft import PlanDraft
+    from sparkle_motion.planner.models import resolve_model
+    from sparkle_motion.planner.prompt import system_prompt
+
+    settings = settings or get_settings()
+    instruction = system_prompt(settings.max_steps)
+    return LlmAgent(
+        name="script_agent",
+        description="Writes a MoviePlan draft for a one-sentence movie idea.",
+        model=resolve_model(model_spec),
+        # A callable instruction is passed through as is: ADK would otherwise read the
+        # few-shot JSON's braces as {state} placeholders.
+        instruction=lambda _ctx: instruction,
+        output_schema=PlanDraft,
+        output_key=DRAFT_STATE_KEY,
+        include_contents="none",
+        generate_content_config=types.GenerateContentConfig(
+            temperature=0.2, top_p=0.8, max_output_tokens=4096
+        ),
+        before_agent_callback=before_agent_callback,
+        after_model_callback=after_model_callback,
+        after_agent_callback=after_agent_callback,
+    )
+
+
 # ---------------------------------------------------------------------- public API
 
 
@@ -191,27 +234,60 @@ def _map_adk_validation_error(exc: Exception) -> SparkleError:
     return schema_error(exc)  # type: ignore[arg-type]
 
 
-async def generate_plan_async(
-    prompt: str, *, model: Any = None, settings: Settings | None = None
+def _prepare(
+    prompt: str, model: Any, settings: Settings | None
+) -> tuple[str, Settings, str | None, MoviePlan | None]:
+    """Clean and police the idea, then look it up: (idea, settings, cache key, cached plan).
+
+    The key is None for a model that is not deterministic (nothing is cached for it).
+    """
+    settings = settings or get_settings()
+    idea = clean_idea_text(prompt)
+    # Refuse a bad idea before any model sees it (nothing is published or scheduled), and
+    # before the cache: a policy made stricter since then applies to a cached plan too.
+    check_text(idea, "idea", settings=settings)
+    name = model_name(model, settings)
+    if name is None or not is_deterministic(name):
+        return idea, settings, None, None
+    from sparkle_motion.planner import plan_cache
+
+    key = plan_cache.plan_key(idea, name, settings)
+    plan = plan_cache.lookup(key, settings)
+    if plan is not None:
+        from sparkle_motion.adk_helpers import write_memory_event
+        from sparkle_motion.validation import validate_plan
+
+        # The same plan that passed the five stages before; the caps may have changed since.
+        validation = validate_plan(plan, settings=settings)
+        write_memory_event(
+            "plan_reused",
+            {
+                "title": plan.title,
+                "steps": len(plan.steps),
+                "model": name,
+                "cache_key": key,
+                "warnings": validation.warnings,
+            },
+            plan_id=plan.id,
+        )
+    return idea, settings, key, plan
+
+
+async def _plan_with_agent(
+    idea: str, model: Any, settings: Settings, cache_key: str | None
 ) -> MoviePlan:
-    """Async :func:`generate_plan`."""
+    """Plan ``idea`` through an ADK runner (the idea is already cleaned and policed)."""
     from google.adk.artifacts import FileArtifactService
     from google.adk.runners import Runner
     from google.adk.sessions import InMemorySessionService
     from google.genai import types
     from pydantic import ValidationError
 
-    from sparkle_motion import adk_factory
     from sparkle_motion.planner.prompt import request_text
     from sparkle_motion.workspace import get_workspace
 
-    settings = settings or get_settings()
-    idea = clean_idea_text(prompt)
-    # Refuse a bad idea before any model sees it (nothing is published or scheduled).
-    check_text(idea, "idea", settings=settings)
-
-    agent = adk_factory.get_agent("script_agent", model)
-    model_name = getattr(agent.model, "model", None) or str(agent.model)
+    agent = build_agent(model, settings)
+    model_label = getattr(agent.model, "model", None) or str(agent.model)
     runner = Runner(
         app_name=APP_NAME,
         agent=agent,
@@ -221,7 +297,7 @@ async def generate_plan_async(
     session = await runner.session_service.create_session(
         app_name=APP_NAME,
         user_id="local",
-        state={IDEA_STATE_KEY: idea, "planner_model": model_name},
+        state={IDEA_STATE_KEY: idea, "planner_model": model_label},
     )
     message = types.Content(
         role="user", parts=[types.Part(text=request_text(idea, settings.max_steps))]
@@ -238,10 +314,26 @@ async def generate_plan_async(
     final = await runner.session_service.get_session(
         app_name=APP_NAME, user_id="local", session_id=session.id
     )
-    data = (final.state if final else {}).get(PLAN_STATE_KEY)
+    state = final.state if final else {}
+    data = state.get(PLAN_STATE_KEY)
     if not data:
         raise PlanParseError("the planner finished without a plan")
-    return MoviePlan.model_validate(data)
+    plan = MoviePlan.model_validate(data)
+    if cache_key is not None and state.get(ARTIFACT_STATE_KEY):
+        from sparkle_motion.planner import plan_cache
+
+        plan_cache.remember(cache_key, model_label, plan, state[ARTIFACT_STATE_KEY], settings)
+    return plan
+
+
+async def generate_plan_async(
+    prompt: str, *, model: Any = None, settings: Settings | None = None
+) -> MoviePlan:
+    """Async :func:`generate_plan`."""
+    idea, settings, key, cached = _prepare(prompt, model, settings)
+    if cached is not None:
+        return cached
+    return await _plan_with_agent(idea, model, settings, key)
 
 
 def generate_plan(prompt: str, *, model: Any = None, settings: Settings | None = None) -> MoviePlan:
@@ -250,16 +342,16 @@ def generate_plan(prompt: str, *, model: Any = None, settings: Settings | None =
     Args:
         prompt: the idea ("a lighthouse keeper befriends a whale").
         model: a model string (``gemini-*``, a LiteLLM string, ``offline-*``) or an ADK
-            ``BaseLlm``; default ``SPARKLE_PLANNER_MODEL`` (the offline planner).
+            ``BaseLlm``; default ``SPARKLE_PLANNER_MODEL`` (the offline planner). An
+            ``offline-*`` model's plan is cached in the workspace and reused for the same
+            idea and inputs.
 
     Raises:
         PlanParseError, PlanSchemaError, PlanPolicyViolation, PlanResourceError.
     """
-    coro = generate_plan_async(prompt, model=model, settings=settings)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
+    idea, settings, key, cached = _prepare(prompt, model, settings)
+    if cached is not None:
+        return cached
     from sparkle_motion.adk_helpers import _run_blocking
 
-    return _run_blocking(coro)
+    return _run_blocking(_plan_with_agent(idea, model, settings, key))
