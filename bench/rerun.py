@@ -1,6 +1,6 @@
 """Re-run benchmark: how long an unchanged ``sparkle-motion run`` takes, as a whole process.
 
-    python bench/rerun.py [--runs 5] [--idea "an idea"] [--keep]
+    python bench/rerun.py [--runs 5] [--idea "an idea"] [--profile preview] [--keep]
 
 A second run of an unchanged idea or plan file renders nothing (every step is cached), so
 what is left is the process itself: starting Python, importing, planning (or reading the
@@ -87,6 +87,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each command")
     parser.add_argument("--idea", default=IDEA)
+    parser.add_argument(
+        "--profile", default="preview", choices=["fixture", "preview"],
+        help="preview (the default of `run`; its first run renders a real movie) or fixture",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temp workspace")
     args = parser.parse_args()
 
@@ -96,9 +100,9 @@ def main() -> int:
     movie = work / "idea.mp4"
     commands = {
         "version": [*cli, "--version"],
-        "idea_rerun": [*cli, "run", args.idea, "--profile", "fixture", "-o", str(movie)],
+        "idea_rerun": [*cli, "run", args.idea, "--profile", args.profile, "-o", str(movie)],
         "plan_file_rerun": [*cli, "run", str(movie.with_suffix(".plan.yaml")),
-                            "--profile", "fixture"],
+                            "--profile", args.profile],
     }  # fmt: skip
     warm = {name: _run(cmd, env, work)[0] for name, cmd in commands.items()}
     seconds: dict[str, list[float]] = {name: [] for name in commands}
@@ -117,7 +121,7 @@ def main() -> int:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "conditions": {
             "idea": args.idea,
-            "profile": "fixture",
+            "profile": args.profile,
             "runs": args.runs,
             "command": " ".join(Path(c).name if c.startswith("/") else c for c in cli),
             "bytecode": "cached (PYTHONPYCACHEPREFIX in the temp folder)",

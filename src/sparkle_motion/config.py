@@ -97,6 +97,15 @@ class Settings(BaseModel):
         return bool(self.smoke.get(flag) or self.smoke.get("SMOKE_ADAPTERS"))
 
 
+def load_yaml(text: Any) -> Any:
+    """A trusted YAML config file's data (ours or the operator's): libyaml's C parser where
+    it is installed, ten times faster than the pure-Python one. Plans, which come from users,
+    go through validation's capped loader instead."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _truthy(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -110,7 +119,7 @@ def _read_config_file(config_dir: Path | None) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from exc
     if not isinstance(data, dict):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparkle_motion.config import Settings, config_path, get_settings
+from sparkle_motion.config import Settings, config_path, get_settings, load_yaml
 from sparkle_motion.errors import ConfigError, PlanPolicyViolation
 from sparkle_motion.types import MoviePlan, PolicyDecision
 
@@ -126,7 +126,7 @@ def _load_policy_file(path: str, mtime: float) -> Policy:
 
     source = Path(path)
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        data = load_yaml(source.read_text(encoding="utf-8")) or {}
         categories = {
             name: (
                 str(spec.get("action", "reject")),

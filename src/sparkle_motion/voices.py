@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sparkle_motion.config import Settings, config_path
+from sparkle_motion.config import Settings, config_path, load_yaml
 from sparkle_motion.errors import ConfigError, TTSInvalidInputError
 from sparkle_motion.types import VoiceMetadata
 
@@ -147,7 +147,7 @@ def _load_file(path: str, stamp: tuple[int, int]) -> Catalog:
 
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            data = load_yaml(handle)
         return Catalog.model_validate(data)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None

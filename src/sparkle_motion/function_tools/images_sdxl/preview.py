@@ -3,18 +3,20 @@
 The subjects a prompt names are drawn as OpenMoji pictures (or from shapes where the font
 has none) over a painted background for the scene's place and time; layout, scale and
 palette come from the seed, so the same inputs always give the same PNG.
+
+The storyboard (Pillow, the OpenMoji font, fontTools, emoji names) is imported when a frame
+is drawn: a run whose pictures all come from the cache never loads it.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import PngImagePlugin
-
-from sparkle_motion.function_tools.images_sdxl.storyboard import compose
-from sparkle_motion.function_tools.images_sdxl.storyboard.glyphs import ATTRIBUTION
 from sparkle_motion.types import DEFAULT_IMAGE_SIZE
+
+if TYPE_CHECKING:
+    from PIL import PngImagePlugin
 
 PROVIDER_ID = "images_sdxl/preview"
 VERSION = "1"
@@ -23,6 +25,8 @@ _PNG_LEVEL = 3  # smaller files than level 1, and far faster than the default 6 
 
 
 def _png_info() -> PngImagePlugin.PngInfo:
+    from PIL import PngImagePlugin
+
     info = PngImagePlugin.PngInfo()
     info.add(b"sRGB", b"\x00")  # the pixels are sRGB (perceptual intent): say so in the file
     return info
@@ -30,6 +34,9 @@ def _png_info() -> PngImagePlugin.PngInfo:
 
 def render(prompt: str, count: int, seed: int | None, opts: dict[str, Any]) -> list[dict]:
     """``count`` PNG storyboard frames as ``{'data', 'metadata'}`` items; image i uses seed + i."""
+    from sparkle_motion.function_tools.images_sdxl.storyboard import compose
+    from sparkle_motion.function_tools.images_sdxl.storyboard.glyphs import ATTRIBUTION
+
     seed = 0 if seed is None else int(seed)
     width, height = (
         int(opts.get("width") or DEFAULT_IMAGE_SIZE),
