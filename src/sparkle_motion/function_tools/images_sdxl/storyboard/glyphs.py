@@ -138,7 +138,8 @@ def soft_halo(tile: Image.Image, colour: tuple[int, int, int], radius: int) -> I
 def main_colours(chars: str, extent: int = 96, top: int = 4) -> list[tuple[int, int, int]]:
     """The glyph's most used opaque colours, for checks and for matching palettes."""
     tile = glyph_tile(chars, extent)
-    opaque = [px[:3] for px in tile.getdata() if px[3] == 255]
+    pixels = np.asarray(tile.convert("RGBA")).reshape(-1, 4)
+    opaque = [tuple(int(v) for v in px[:3]) for px in pixels[pixels[:, 3] == 255]]
     counts: dict[tuple[int, int, int], int] = {}
     for px in opaque:
         counts[px] = counts.get(px, 0) + 1
