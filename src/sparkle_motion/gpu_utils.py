@@ -34,6 +34,7 @@ from sparkle_motion.gpu.presets import (
     preset_kwargs,
     suggest_shrink_for_oom,
 )
+from sparkle_motion.gpu.telemetry import _nvml_metrics as _nvml_metrics  # its old path
 from sparkle_motion.gpu.telemetry import peak_vram_mb, report_memory
 
 __all__ = [

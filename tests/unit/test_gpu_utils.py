@@ -669,7 +669,7 @@ def test_report_memory_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(snap) == {"cpu"}
     assert snap["cpu"]["used_mb"] > 0 and snap["cpu"]["total_mb"] > 0
     assert all(isinstance(v, int) for v in snap["cpu"].values())
-    assert telemetry._nvml_metrics() is None  # pynvml is not installed here: quiet
+    assert gpu_utils._nvml_metrics() is None  # pynvml is not installed here: quiet
     assert gpu_utils.peak_vram_mb() is None
 
     def broken() -> Any:
