@@ -39,7 +39,7 @@ from sparkle_motion.errors import (
 )
 from sparkle_motion.executors import Executor
 from sparkle_motion.production import runs
-from sparkle_motion.production.runner import Runner, RunResult
+from sparkle_motion.production.runner import Runner, RunResult, settings_executor
 from sparkle_motion.production.steps import kind_of
 from sparkle_motion.progress import ProgressCallback
 from sparkle_motion.providers import check_providers, resolve_providers
@@ -189,7 +189,7 @@ def run_plan(
     runner = Runner(
         validation, run_id=run_id or new_run_id(), profile=profile, providers=chosen,
         settings=settings, on_progress=on_progress, output=Path(output) if output else None,
-        sleep=sleep, resumed=False, executor=executor,
+        sleep=sleep, resumed=False, executor=executor or settings_executor(settings),
     )  # fmt: skip
     return runner.run()
 
@@ -242,7 +242,7 @@ def resume_run(
         validation, run_id=run_id, profile=saved["profile"], providers=saved["providers"],
         settings=settings, on_progress=on_progress,
         output=Path(output) if output else _opt_path(saved.get("output")), sleep=sleep,
-        resumed=True, executor=executor,
+        resumed=True, executor=executor or settings_executor(settings),
     )  # fmt: skip
     return runner.run()
 

@@ -171,9 +171,13 @@ def test_slots_are_held_and_freed() -> None:
         executor.shutdown()
 
 
-def test_unknown_executor_is_one_line() -> None:
+def test_unknown_executor_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match=r"unknown executor 'ray2'.*local, process"):
         make_executor("ray2", SLOTS)
+    monkeypatch.setenv("SPARKLE_EXECUTOR", "ray2")
+    with pytest.raises(ConfigError, match="SPARKLE_EXECUTOR"):
+        run_plan(small_plan(), profile="fixture")
+    assert get_store().list_runs() == []  # refused before the run was recorded
 
 
 @pytest.mark.parametrize(

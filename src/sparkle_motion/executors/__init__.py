@@ -51,5 +51,7 @@ def make_executor(name: str, slots: dict[str, int]) -> Executor:
 
         return ProcessExecutor(slots)
     raise ConfigError(
-        f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})", field="executor"
+        f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})",
+        field="executor",
+        hint="set SPARKLE_EXECUTOR or executor: in sparkle.yaml",
     )

@@ -73,6 +73,17 @@ class RunResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+def settings_executor(settings: Settings) -> Executor:
+    """The executor ``settings.executor`` names, with the settings' slots."""
+    slots = {
+        "cpu": settings.effective_cpu_slots,
+        "gpu": settings.gpu_slots,
+        "image": settings.max_concurrent_image_renders,
+        "video": settings.max_concurrent_video_chunk_renders,
+    }
+    return make_executor(settings.executor, slots)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -96,7 +107,7 @@ class Runner:
         output: Path | None,
         sleep: Callable[[float], None],
         resumed: bool,
-        executor: Executor | None = None,
+        executor: Executor,
     ) -> None:
         self.validation = validation
         self.plan = validation.plan
@@ -258,13 +269,7 @@ class Runner:
     # ------------------------------------------------------------- the run
 
     def _schedule(self) -> tuple[set[str], set[str]]:
-        slots = {
-            "cpu": self.settings.effective_cpu_slots,
-            "gpu": self.settings.gpu_slots,
-            "image": self.settings.max_concurrent_image_renders,
-            "video": self.settings.max_concurrent_video_chunk_renders,
-        }
-        executor = self.executor or make_executor(self.settings.executor, slots)
+        executor = self.executor
         retry = RetryPolicy(
             self.settings.retry_max_attempts, lambda n: backoff_from_settings(n, self.settings)
         )
