@@ -122,14 +122,18 @@ def shown_items(plan: MoviePlan, outputs: Sequence[Output]) -> tuple[list[Item],
 
     Every output must belong to a step of the plan.
     """
-    produced = {o.step_id for o in outputs}
+    by_step: dict[str, list[int]] = {}  # a step's outputs in the order given (linear time)
+    for index, o in enumerate(outputs):
+        by_step.setdefault(o.step_id, []).append(index)
+    produced = set(by_step)
     consumed = consumed_steps(plan, produced)
     items: list[Item] = []
     for position, step in enumerate(plan.steps):
         if step.id in consumed:
             continue
-        for index, o in enumerate(outputs):
-            if o.step_id == step.id and o.kind != "other":
+        for index in by_step.get(step.id or "", []):
+            o = outputs[index]
+            if o.kind != "other":
                 items.append(Item(index, position, o.step_id, step.scene, o.kind, o.speaks))
     hidden = [s.id for s in plan.steps if s.id in consumed and s.id in produced]
     return items, hidden  # type: ignore[return-value]
@@ -163,6 +167,9 @@ def group_scenes(items: Sequence[Item]) -> list[tuple[str | None, list[int]]]:
         return list(groups.items())
 
     carried = carried_narrations(items)
+    speakers: dict[str, list[int]] = {}  # narration -> the lipsyncs that carry it
+    for j, audio in carried.items():
+        speakers.setdefault(audio, []).append(j)
     out: list[tuple[str | None, list[int]]] = []
     pending: list[int] = []
     for k, it in enumerate(items):
@@ -170,7 +177,7 @@ def group_scenes(items: Sequence[Item]) -> list[tuple[str | None, list[int]]]:
             if k not in carried:
                 pending.append(k)
             continue
-        mine = [j for j, audio in carried.items() if audio == it.step_id]
+        mine = speakers.get(it.step_id, [])
         out.append((None, sorted([*pending, *mine, k], key=lambda j: items[j].position)))
         pending = []
     if pending:
