@@ -37,6 +37,7 @@ from sparkle_motion.types import (
     MoviePlan,
     PolicyDecision,
     ResourceEstimate,
+    Step,
     is_step_ref,
 )
 
@@ -398,11 +399,11 @@ def estimate_speech_seconds(text: str) -> float:
     return words / WORDS_PER_SECOND
 
 
-def step_frames(step: Any) -> int:
+def step_frames(step: Step) -> int:
     return step.opts.num_frames if step.type == "video" else 0
 
 
-def estimate_step(step: Any, profile: str = "preview") -> ResourceEstimate:
+def estimate_step(step: Step, profile: str = "preview") -> ResourceEstimate:
     """Expected runtime and GPU memory for one step under ``profile``."""
     table = _ESTIMATES.get(profile, _ESTIMATES["full"])
     per_unit, gpu_mb = table.get(step.type, (0.05, 0))
