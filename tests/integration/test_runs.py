@@ -228,3 +228,13 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, sparkle_hom
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert "Movie:" in out and (tmp_path / "m.mp4").is_file()
+
+
+@pytest.mark.executors("local")
+def test_a_run_keeps_one_copy_of_its_movie(tmp_path: Path, sparkle_home: Path) -> None:
+    result = run_plan(plan_data(1), profile="fixture", output=tmp_path / "m.mp4")
+    assert result.status == "succeeded", result.summary
+    run_dir = sparkle_home / "runs" / result.run_id
+    assert not [p.name for p in run_dir.rglob("*") if p.suffix in (".mp4", ".srt")]
+    assert result.movie is not None and result.movie.path.is_file()
+    assert (tmp_path / "m.mp4").read_bytes() == result.movie.path.read_bytes()

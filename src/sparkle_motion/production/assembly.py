@@ -110,10 +110,15 @@ class Assembly:
             clips, audio, warnings = assembly_inputs(self.plan, outputs)
             self.warnings += warnings
             movie = self._assemble_movie(clips, audio)
+            refs = [movie]
             srt_file = Path(movie.metadata.get("srt_path") or "")
-            if not srt_file.is_file():
-                return [movie]
-            return [movie, publish_local(srt_file, "application/x-subrip", {"kind": "subtitles"})]
+            if srt_file.is_file():
+                refs.append(publish_local(srt_file, "application/x-subrip", {"kind": "subtitles"}))
+            # published: the blobs are the movie now, the run folder keeps no second copy
+            for written in (Path(movie.metadata.get("out_path") or ""), srt_file):
+                if written.is_file() and written != movie.path:
+                    written.unlink()
+            return refs
 
         refs, hit = cache.cached(
             self.store, key, compute, step_type="assemble", provider=ASSEMBLER_VERSION
