@@ -362,3 +362,21 @@ def test_backlog_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_assem
     monkeypatch.setenv("SPARKLE_CONFIG_DIR", str(tmp_path))
     with pytest.raises(PlanResourceError, match="backlog limit is 3"):
         run_plan(big, profile="fixture")
+
+
+@IN_PROCESS
+def test_a_failed_assembly_is_recorded_as_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparkle_motion.errors import AssemblyError
+
+    def broken(self, clips, audio):
+        raise AssemblyError("nothing to show")
+
+    monkeypatch.setattr(Assembly, "_assemble_movie", broken)
+    with pytest.raises(AssemblyError):
+        run_plan(small_plan(1), profile="fixture")
+    run = get_store().list_runs()[0]
+    assemble = next(
+        r for r in get_store().step_records(run_id=run["run_id"]) if r.step_id == "assemble"
+    )
+    assert run["status"] == "failed" and "nothing to show" in run["summary"]
+    assert assemble.status == "failed" and assemble.error_type == "assembly_error"

@@ -286,8 +286,17 @@ class Runner:
         """The movie, its subtitles and QA warnings: from the cache when nothing changed."""
         started = _now()
         self._record("assemble", "assemble", status="running", start_time=started)
-        movie, srt, key, hit = self.assembly.movie(self.outputs)
-        warnings = self.assembly.quality_check(movie, key)
+        try:
+            movie, srt, key, hit = self.assembly.movie(self.outputs)
+            warnings = self.assembly.quality_check(movie, key)
+        except Exception as exc:  # the record says so too (status must not stay "running")
+            end = _now()
+            self._record(
+                "assemble", "assemble", status="failed", end_time=end,
+                duration_s=(end - started).total_seconds(),
+                error_type=getattr(exc, "code", type(exc).__name__), error_message=_one_line(exc),
+            )  # fmt: skip
+            raise
         end = _now()
         self._record(
             "assemble", "assemble", status="succeeded", end_time=end, cache_key=key,
