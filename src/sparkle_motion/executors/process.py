@@ -10,15 +10,23 @@ SQLite store is opened per process). The Ray executor of a later issue plugs in 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from multiprocessing.managers import SyncManager
 from typing import Any
 
 from sparkle_motion.executors.slots import Slots
 
 _STOP = "__sparkle_channel_closed__"
+
+
+def _worker_init() -> None:
+    """Ctrl-C in a terminal reaches the whole process group: the run (this process's parent)
+    decides what stops, and terminates its workers; a worker must not die printing a trace."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _QueueChannel:
@@ -58,12 +66,16 @@ class ProcessExecutor:
     @contextmanager
     def channel(self, handler: Callable[[Any], None]) -> Iterator[_QueueChannel]:
         if self._manager is None:
-            self._manager = self._context.Manager()
+            self._manager = SyncManager(ctx=self._context)
+            self._manager.start(initializer=_worker_init)
         queue = self._manager.Queue()
 
         def pump() -> None:
             while True:
-                message = queue.get()
+                try:
+                    message = queue.get()
+                except (EOFError, OSError):  # the manager is gone: the run is stopping
+                    return
                 if isinstance(message, str) and message == _STOP:
                     return
                 handler(message)
@@ -73,7 +85,10 @@ class ProcessExecutor:
         try:
             yield _QueueChannel(queue)
         finally:
-            queue.put(_STOP)
+            try:
+                queue.put(_STOP)
+            except (EOFError, OSError):
+                pass
             thread.join(timeout=10)
 
     def shutdown(self, wait: bool = True) -> None:
