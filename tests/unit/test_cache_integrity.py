@@ -124,12 +124,12 @@ def test_truncated_segment_is_encoded_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sparkle_home: Path
 ) -> None:
     first = run_plan(plan_data(), profile="fixture")
-    assert first.status == "succeeded", first.summary
-    segments = sorted((sparkle_home / "cache" / "segments").glob("*.mp4"))
-    assert segments
-    for seg in segments:
-        with open(seg, "r+b") as f:
-            f.truncate(seg.stat().st_size // 2)
+    assert first.status == "succeeded" and first.movie is not None
+    # the first scene's body: the edit below leaves it as it was
+    key = next(s["key"] for s in first.movie.metadata["segments"] if s["kind"] == "scene")
+    segment = sparkle_home / "cache" / "segments" / f"{key}.mp4"
+    with open(segment, "r+b") as f:
+        f.truncate(segment.stat().st_size * 2 // 3)
 
     edited = plan_data("Line number 2, edited.")
     second = run_plan(edited, profile="fixture", output=tmp_path / "b.mp4")
