@@ -10,6 +10,11 @@ fsynced, and only then renamed onto their address; the store records an artifact
 that. A crash at any point leaves at most a stray temp file that nothing trusts, never a
 partial blob under a real address.
 
+Why seals: the bytes are hashed while they are written, and the blob is sealed with its
+stat right after the rename (utils/seal.py), so the step cache can later trust it with one
+``stat`` and notices any change to it. An existing blob at the address is kept only when
+its seal proves it intact: a re-render replaces a damaged blob instead of keeping it.
+
 This module needs no ADK: ``adk_helpers.publish_artifact`` adds the ADK artifact service on
 top, and re-exports :func:`publish_local`.
 """
@@ -23,10 +28,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sparkle_motion.db.store import get_store
+from sparkle_motion.db.store import Store, get_store
 from sparkle_motion.errors import ArtifactError
 from sparkle_motion.run_context import current_run_context
 from sparkle_motion.types import ArtifactRef
+from sparkle_motion.utils import seal
 from sparkle_motion.workspace import get_workspace
 
 _SUFFIXES = {
@@ -49,8 +55,15 @@ def suffix_for(media_type: str) -> str:
 
 
 def _write_blob(source: bytes | Path, suffix: str) -> tuple[str, Path, int]:
-    """Copy ``source`` to its content address; returns (sha256, path, size)."""
+    """Copy ``source`` to its content address; returns (sha256, path, size).
+
+    The bytes are hashed as they are written; after the rename the address must hold the
+    very file that was written and hashed (same inode and size), and it is sealed as such.
+    A blob already at the address is kept only while its seal proves it intact; otherwise
+    (damaged, or never verified) it is replaced atomically by the fresh copy.
+    """
     ws = get_workspace()
+    store = get_store()
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(dir=ws.tmp, prefix="publish-", suffix=".part")
     tmp = Path(tmp_name)
@@ -69,17 +82,36 @@ def _write_blob(source: bytes | Path, suffix: str) -> tuple[str, Path, int]:
                         size += len(chunk)
             out.flush()
             os.fsync(out.fileno())
+            written = os.fstat(out.fileno())
         sha = digest.hexdigest()
         final = ws.blob_path(sha, suffix)
-        if final.exists() and final.stat().st_size == size:
+        if final.exists() and _intact(final, sha, size, store):
             tmp.unlink()
-        else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
+            return sha, final, size
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        placed = os.stat(final)
+        if placed.st_size != size:
+            raise ArtifactError(f"cannot publish {final.name}: {placed.st_size} of {size} bytes")
+        if placed.st_ino == written.st_ino:
+            seal.seal_file(final, store, sha)  # the bytes just hashed: no second read
+        elif seal.check(final, store, sha) is not None:  # another writer's copy: read it
+            raise ArtifactError(f"cannot publish {final.name}: its bytes changed on disk")
         return sha, final, size
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _intact(path: Path, sha: str, size: int, store: Store) -> bool:
+    """The blob at ``path`` is sealed as holding ``sha`` (one stat; never a read)."""
+    sealed = store.get_seal(str(path))
+    if sealed is None or sealed.sha256 != sha or sealed.size != size:
+        return False
+    try:
+        return sealed.matches(os.stat(path))
+    except OSError:
+        return False
 
 
 def publish_local(

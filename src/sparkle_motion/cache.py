@@ -5,8 +5,12 @@ after defaults and inheritance, the seed), the provider's id and version constan
 content hashes of its input artifacts. Never the plan's id, title or created_at, the step's
 id or title, or its scene label: renaming or regrouping a step keeps its cache.
 
-A hit is trusted only when every cached file is still there with its recorded size
-(:func:`lookup`); steps, the movie and its QA report all go through the same table.
+A hit is served only when every cached file is verified (:func:`lookup`): its bytes hash
+to the recorded sha256. A file is hashed once and sealed with its stat (utils/seal.py, the
+seals kept in the workspace database), so an unchanged re-run pays one ``stat`` per file;
+a file whose stat changed is hashed again. A damaged file (same size, other bytes) drops
+its entry, so the step renders again, and the caller is told why (``on_damaged``) to warn
+the user. Steps, the movie and its QA report all go through the same table.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sparkle_motion.types import ArtifactRef, uri_to_path
+from sparkle_motion.utils import seal
 
 if TYPE_CHECKING:
     from sparkle_motion.db.store import Store
@@ -56,30 +61,52 @@ def cache_key(step_data: dict[str, Any], provider: str, inputs: dict[str, list[s
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
-def artifacts_intact(artifacts: list[ArtifactRef]) -> bool:
-    """Every artifact file is present with its recorded size (a cache hit may trust it)."""
-    for ref in artifacts:
-        try:
-            path = uri_to_path(ref.artifact_uri)
-        except ValueError:
-            return False
-        if not path.is_file() or (
-            ref.size_bytes is not None and path.stat().st_size != ref.size_bytes
-        ):
-            return False
-    return True
+def verify(store: Store, ref: ArtifactRef) -> seal.Problem | None:
+    """None when ``ref``'s file holds its recorded bytes, else ``"missing"``/``"damaged"``.
+
+    Checked against the recorded sha256 (one ``stat`` while the file's seal holds).
+    """
+    try:
+        path = uri_to_path(ref.artifact_uri)
+    except ValueError:
+        return "missing"
+    if not ref.sha256:  # nothing to check the bytes against: never served
+        return "missing"
+    return seal.check(path, store, ref.sha256, size=ref.size_bytes)
+
+
+def _what(ref: ArtifactRef) -> str:
+    kind = ref.media_type.split("/")[0]
+    return kind if kind in ("image", "audio", "video") else "file"
 
 
 # ------------------------------------------------------------------ the cache table
 
 
-def lookup(store: Store, key: str) -> list[ArtifactRef] | None:
-    """The artifacts cached under ``key``, if every one of them is still intact."""
+def lookup(
+    store: Store, key: str, on_damaged: Callable[[str], None] | None = None
+) -> list[ArtifactRef] | None:
+    """The artifacts cached under ``key``, if every one of them is verified intact.
+
+    An entry with a damaged file is dropped (the caller renders it again) and
+    ``on_damaged`` is called with why, e.g. ``"cached audio was damaged"``; an entry whose
+    file is gone is a plain miss.
+    """
     hit = store.get_cache(key)
     if not hit:
         return None
     refs = [ArtifactRef.model_validate(a) for a in hit["artifacts"]]
-    return refs if refs and artifacts_intact(refs) else None
+    if not refs:
+        return None
+    for ref in refs:
+        problem = verify(store, ref)
+        if problem is None:
+            continue
+        store.drop_cache(key)
+        if problem == "damaged" and on_damaged is not None:
+            on_damaged(f"cached {_what(ref)} was damaged")
+        return None
+    return refs
 
 
 def remember(
@@ -97,10 +124,11 @@ def cached(
     *,
     step_type: str,
     provider: str,
+    on_damaged: Callable[[str], None] | None = None,
 ) -> tuple[list[ArtifactRef], bool]:
-    """``(artifacts, hit)``: from the cache when intact, else computed and remembered
-    (an empty result is not remembered)."""
-    hit = lookup(store, key)
+    """``(artifacts, hit)``: from the cache when verified intact, else computed and
+    remembered (an empty result is not remembered). ``on_damaged``: see :func:`lookup`."""
+    hit = lookup(store, key, on_damaged)
     if hit is not None:
         return hit, True
     refs = compute()

@@ -103,6 +103,15 @@ CREATE TABLE IF NOT EXISTS recent_phash (
   last_seen_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS recent_phash_seen ON recent_phash(last_seen_at);
+CREATE TABLE IF NOT EXISTS file_seals (
+  path TEXT PRIMARY KEY,
+  sha256 TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  ctime_ns INTEGER NOT NULL,
+  inode INTEGER NOT NULL,
+  sealed_at REAL NOT NULL
+);
 """
 
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from sparkle_motion.db.sqlite import ensure_schema, get_conn
 from sparkle_motion.types import StepExecutionRecord
+from sparkle_motion.utils.seal import Seal
 
 
 def _dumps(value: Any) -> str:
@@ -286,6 +287,37 @@ class Store:
             if order:
                 sql += f" ORDER BY {order}"
             return [dict(r) for r in conn.execute(sql, tuple(where.values()))]
+
+    # ------------------------------------------------- file seals (cache integrity)
+    # A cached file's verified sha256 with the stat it had then (utils/seal.py): while the
+    # stat is unchanged the cache trusts the file without reading it.
+
+    def get_seal(self, path: str) -> Seal | None:
+        rows = self._select("file_seals", {"path": path})
+        if not rows:
+            return None
+        r = rows[0]
+        return Seal(r["sha256"], r["size_bytes"], r["mtime_ns"], r["ctime_ns"], r["inode"])
+
+    def put_seal(self, path: str, seal: Seal) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO file_seals(path, sha256, size_bytes, mtime_ns,"
+                " ctime_ns, inode, sealed_at) VALUES (?,?,?,?,?,?,?)",
+                (path, seal.sha256, seal.size, seal.mtime_ns, seal.ctime_ns, seal.inode,
+                 time.time()),
+            )  # fmt: skip
+
+    def drop_seal(self, path: str) -> None:
+        with self.connect() as conn:
+            conn.execute("DELETE FROM file_seals WHERE path = ?", (path,))
+
+    def drop_cache(self, cache_key: str) -> None:
+        """Forget a cache entry (one of its files was found damaged)."""
+        with self.connect() as conn:
+            conn.execute("DELETE FROM step_cache WHERE cache_key = ?", (cache_key,))
+
+    # ------------------------------------------- end of file seals (cache integrity)
 
 
 _STORES: dict[Path, Store] = {}

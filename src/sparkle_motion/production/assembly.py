@@ -121,8 +121,9 @@ class Assembly:
             return refs
 
         refs, hit = cache.cached(
-            self.store, key, compute, step_type="assemble", provider=ASSEMBLER_VERSION
-        )
+            self.store, key, compute, step_type="assemble", provider=ASSEMBLER_VERSION,
+            on_damaged=lambda why: self.warnings.append(f"movie: {why}; assembled again"),
+        )  # fmt: skip
         return refs[0], (refs[1] if len(refs) > 1 else None), key, hit
 
     def quality_check(self, movie: ArtifactRef, assembly_key: str) -> list[str]:
@@ -156,8 +157,10 @@ class Assembly:
             return [ref]
 
         refs, _hit = cache.cached(
-            self.store, f"qa:{provider}:{assembly_key}", compute, step_type="qa", provider=provider
-        )
+            self.store, f"qa:{provider}:{assembly_key}", compute, step_type="qa",
+            provider=provider,
+            on_damaged=lambda why: self.warnings.append(f"QA report: {why}; checked again"),
+        )  # fmt: skip
         if not refs:
             return []
         report = QAReport.model_validate_json(refs[0].path.read_text(encoding="utf-8"))

@@ -129,6 +129,7 @@ class Runner:
         self.records: dict[str, StepExecutionRecord] = {}
         self.outputs: dict[str, list[ArtifactRef]] = {}
         self.inputs: dict[tuple[str, str], ArtifactRef] = {}
+        self.warnings: list[str] = []  # cached outputs found damaged and rendered again
         self.assembly = Assembly(self.plan, self.store, run_id, self.run_dir, providers)
         self.assembly.progress = lambda f, m: self._emit("assemble", m, f, "postprocess")
 
@@ -204,7 +205,9 @@ class Runner:
             run_dir=str(self.run_dir), providers=dict(self.providers),
             tenant_id=current_run_context().tenant_id,
         )  # fmt: skip
-        hit = cache.lookup(self.store, key)
+        hit = cache.lookup(
+            self.store, key, lambda why: self.warnings.append(f"{step_id}: {why}; rendered again")
+        )
         if hit is not None:
             self._record(step_id, step.type, start_time=_now())
         return job, hit
@@ -373,5 +376,8 @@ class Runner:
             run_id=self.run_id, plan_id=self.plan.id, status=status, summary=summary,
             records=list(self.records.values()), artifacts=artifacts, movie=movie,
             output_path=output_path, duration_s=time.perf_counter() - started,
-            warnings=[*self.validation.warnings, *self.assembly.warnings, *qa_warnings],
+            warnings=[
+                *self.validation.warnings, *self.warnings, *self.assembly.warnings,
+                *qa_warnings,
+            ],
         )  # fmt: skip

@@ -6,6 +6,13 @@ and joined by stream copy. The soundtrack is mixed and loudness-normalised on it
 muxed in with soft subtitles. Editing one narration re-encodes only its scene and the two
 transitions beside it.
 
+A segment file is trusted only while its seal holds: its sha256 is taken right after it is
+encoded and kept with its stat in a sidecar beside it (``<key>.mp4.seal``, see
+utils/seal.py). A segment whose stat changed is hashed again; one that is damaged,
+truncated or unsealed is encoded again, and so is a damaged title card. The finished movie
+is probed before it is published: its duration must be the timeline's and its streams all
+there, or the assembly fails instead of publishing (and caching) a broken movie.
+
 A segment's cache key is the sha256 of: the segment command with every input replaced by
 its content sha256 and no absolute times (scenes are laid out in their own frame numbers),
 hence its timing, moves and encoder arguments; the ffmpeg version; the Pillow version when a
@@ -50,6 +57,7 @@ from sparkle_motion.types import (
 )
 from sparkle_motion.utils.ffmpeg import MediaInfo, ffmpeg_exe, ffmpeg_version, probe
 from sparkle_motion.utils.run_command import SubprocessResult, run_command
+from sparkle_motion.utils.seal import SidecarSeals, seal_file, sha256_file, touch
 from sparkle_motion.workspace import get_workspace
 
 __all__ = ["AssemblyError", "assemble_clips", "draw_title_card", "segment_cache_key"]
@@ -58,6 +66,7 @@ SEGMENT_FORMAT = "sparkle-assemble-segment/1"
 CARD_FORMAT = "sparkle-title-card/1"
 SEGMENT_TIMEOUT_S = 900.0
 ProgressFn = Callable[[float, str], None]
+_SEALS = SidecarSeals()
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -190,17 +199,13 @@ def _card_path(cache: Path, text: str, size: tuple[int, int]) -> Path:
     key = json.dumps([CARD_FORMAT, text, list(size), _pillow_version()], ensure_ascii=False)
     digest = hashlib.sha256(key.encode()).hexdigest()
     path = cache / "cards" / f"{digest}.png"
-    if not path.is_file():
+    if touch(path, _SEALS) is not None:
         draw_title_card(text, size, path)
+        seal_file(path, _SEALS)
     return path
 
 
 # ------------------------------------------------------------------------------- segments
-
-
-def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def segment_cache_key(
@@ -241,6 +246,27 @@ class _Runner:
         with self._lock:
             self.commands.append([exe, "-hide_banner", "-i", str(path)])
         return probe(path)
+
+
+def _check_movie(info: MediaInfo, tl: Timeline, *, want_subtitles: bool) -> None:
+    """The muxed movie has the timeline's duration (within two frames) and every stream."""
+    missing = [
+        name
+        for name, present in (
+            ("video", info.has_video),
+            ("audio", info.has_audio),
+            ("subtitles", info.subtitle_streams > 0 or not want_subtitles),
+        )
+        if not present
+    ]
+    if missing:
+        raise AssemblyError(f"the assembled movie has no {' or '.join(missing)} stream")
+    tolerance = 2 / tl.fps + 0.011  # ffmpeg prints the duration to 10 ms
+    if info.duration_s is None or abs(info.duration_s - tl.duration_s) > tolerance:
+        raise AssemblyError(
+            f"the assembled movie lasts {info.duration_s} s, not the timeline's "
+            f"{tl.duration_s:.3f} s"
+        )
 
 
 def _workers() -> int:
@@ -340,16 +366,18 @@ def assemble_clips(
     def digest(v: Visual) -> str:
         p = path_of(v)
         if p not in digests:
-            digests[p] = _sha256_file(p)
+            digests[p] = sha256_file(p)
         return "sha256:" + digests[p]
 
     enc = commands.encode_args(opts)
     segments = tl.segments()
     keys = [segment_cache_key(tl, seg, enc, digest, version) for seg in segments]
-    todo: dict[str, Segment] = {}
+    first: dict[str, Segment] = {}
     for seg, key in zip(segments, keys, strict=True):
-        if not (cache / f"{key}.mp4").is_file():
-            todo.setdefault(key, seg)
+        first.setdefault(key, seg)
+    # a sealed, intact segment is marked recently used (kept by a future eviction); any
+    # other (missing, unsealed, damaged, truncated) is encoded
+    todo = {k: seg for k, seg in first.items() if touch(cache / f"{k}.mp4", _SEALS) is not None}
     cached = {k: k not in todo for k in keys}
 
     def encode(key: str, seg: Segment) -> None:
@@ -359,6 +387,8 @@ def assemble_clips(
         try:
             run(cmd, timeout_s=max(SEGMENT_TIMEOUT_S, seg.frames / tl.fps * 30))
             os.replace(tmp, final)
+            if seal_file(final, _SEALS) is None:
+                raise AssemblyError(f"segment {final.name} changed while it was sealed")
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -367,7 +397,6 @@ def assemble_clips(
     done = 0
     for key in unique:
         if cached[key]:
-            os.utime(cache / f"{key}.mp4")  # recently used: kept by a future eviction
             done += 1
             progress(done / total_work, f"segment {key[:12]}: cached")
 
@@ -421,6 +450,7 @@ def assemble_clips(
         progress(done / total_work, "joined and muxed")
 
     info = run.probe(exe, out_path)
+    _check_movie(info, tl, want_subtitles=srt_path is not None and bool(cues))
     hits = sum(1 for k in keys if cached[k])
     metadata: dict[str, Any] = {
         "plan_id": plan.id,
