@@ -98,7 +98,10 @@ class Assembly:
 
         out = self.run_dir / "movie.mp4"
         opts = self.plan.assemble_opts
-        return assemble_clips(self.plan, clips, audio, out, opts, on_progress=self.progress)
+        work = self.run_dir / "tmp" / "assemble"  # a dead run's resume removes what is left
+        return assemble_clips(
+            self.plan, clips, audio, out, opts, on_progress=self.progress, work_dir=work
+        )
 
     def movie(
         self, outputs: dict[str, list[ArtifactRef]]

@@ -285,6 +285,7 @@ def assemble_clips(
     *,
     cache_dir: Path | None = None,
     on_progress: ProgressFn | None = None,
+    work_dir: Path | None = None,
 ) -> ArtifactRef:
     """Assemble the plan's visual outputs and narration into ``out_path`` and publish it.
 
@@ -296,6 +297,8 @@ def assemble_clips(
         opts: encoding, sound and timeline options (default: the plan's assemble_opts).
         cache_dir: where encoded segments are kept (default ``<home>/cache/segments``).
         on_progress: called with (fraction, message) as the work advances.
+        work_dir: where temp files go (default ``<home>/tmp``): production gives the run's
+            own temp folder, so what a killed run leaves is found and removed by its resume.
 
     Returns:
         The published MP4's ArtifactRef (metadata: plan_id, ffmpeg_version, encode args,
@@ -378,11 +381,16 @@ def assemble_clips(
     # a sealed, intact segment is marked recently used (kept by a future eviction); any
     # other (missing, unsealed, damaged, truncated) is encoded
     todo = {k: seg for k, seg in first.items() if touch(cache / f"{k}.mp4", _SEALS) is not None}
+    scratch = Path(work_dir) if work_dir is not None else ws.tmp
+    scratch.mkdir(parents=True, exist_ok=True)
+    # an encode lands in the cache by rename, so its temp file must be on the same disk
+    same_disk = scratch.stat().st_dev == cache.stat().st_dev
+    scratch_for_cache = scratch if same_disk else cache
     cached = {k: k not in todo for k in keys}
 
     def encode(key: str, seg: Segment) -> None:
         final = cache / f"{key}.mp4"
-        tmp = cache / f".{key}.{uuid.uuid4().hex[:8]}.part"
+        tmp = scratch_for_cache / f".{key}.{uuid.uuid4().hex[:8]}.part"
         cmd = commands.segment_command(exe, tl, seg, enc, lambda v: str(path_of(v)), str(tmp))
         try:
             run(cmd, timeout_s=max(SEGMENT_TIMEOUT_S, seg.frames / tl.fps * 30))
@@ -400,7 +408,7 @@ def assemble_clips(
             done += 1
             progress(done / total_work, f"segment {key[:12]}: cached")
 
-    with tempfile.TemporaryDirectory(dir=ws.tmp, prefix="assemble-") as tmpdir:
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="assemble-") as tmpdir:
         work = Path(tmpdir)
         # The soundtrack does not depend on the pictures: mix and normalise it while the
         # segments encode (it is single-threaded; the encoders leave room for it).
