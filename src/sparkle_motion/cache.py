@@ -75,6 +75,20 @@ def verify(store: Store, ref: ArtifactRef) -> seal.Problem | None:
     return seal.check(path, store, ref.sha256, size=ref.size_bytes)
 
 
+def _here(store: Store, ref: ArtifactRef) -> ArtifactRef:
+    """``ref`` in this workspace: a workspace copied or moved elsewhere keeps its database,
+    whose URIs name the old place; a blob is found by its address under this one's blobs/."""
+    try:
+        path = uri_to_path(ref.artifact_uri)
+    except ValueError:
+        return ref
+    blobs = store.db_path.parent / "blobs"
+    if path.parent.parent.name != "blobs" or path.parent.parent == blobs:
+        return ref
+    local = blobs / path.parent.name / path.name
+    return ref.model_copy(update={"artifact_uri": local.as_uri()})
+
+
 def _what(ref: ArtifactRef) -> str:
     kind = ref.media_type.split("/")[0]
     return kind if kind in ("image", "audio", "video") else "file"
@@ -95,7 +109,7 @@ def lookup(
     hit = store.get_cache(key)
     if not hit:
         return None
-    refs = [ArtifactRef.model_validate(a) for a in hit["artifacts"]]
+    refs = [_here(store, ArtifactRef.model_validate(a)) for a in hit["artifacts"]]
     if not refs:
         return None
     for ref in refs:

@@ -248,3 +248,30 @@ def test_sidecar_seals_check_and_touch(tmp_path: Path, hashes: list[Path]) -> No
     assert check(f, seals) == "unsealed"  # the damaged file lost its seal
     f.unlink()
     assert check(f, seals) == "missing"
+
+
+def test_a_copied_workspace_serves_its_own_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from sparkle_motion.production_agent import run_plan
+
+    plan = {
+        "title": "Copy",
+        "steps": [
+            {"id": "img", "type": "image", "prompt": "a fox"},
+            {"id": "say", "type": "tts", "text": "A fox."},
+        ],
+        "assemble_opts": {"width": 160, "height": 96, "fps": 8, "preset": "veryfast"},
+    }
+    first, second = tmp_path / "first", tmp_path / "second"
+    monkeypatch.setenv("SPARKLE_HOME", str(first))
+    assert run_plan(plan, profile="fixture").status == "succeeded"
+    shutil.copytree(first, second)
+    shutil.rmtree(first)  # a hit may only come from the copy's own files
+    monkeypatch.setenv("SPARKLE_HOME", str(second))
+    again = run_plan(plan, profile="fixture")
+    assert again.status == "succeeded"
+    assert all(r.cache_hit for r in again.records), [r.step_id for r in again.records]
+    assert all(a.path.is_relative_to(second) for a in again.artifacts)
