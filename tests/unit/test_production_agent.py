@@ -362,3 +362,26 @@ def test_backlog_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_assem
     monkeypatch.setenv("SPARKLE_CONFIG_DIR", str(tmp_path))
     with pytest.raises(PlanResourceError, match="backlog limit is 3"):
         run_plan(big, profile="fixture")
+
+
+def test_liveness_is_the_owner_process_not_its_heartbeat(tmp_path: Path) -> None:
+    """On this host a silent owner keeps its run, a reused pid does not; on another host
+    the heartbeat lease decides."""
+    import socket
+    import subprocess
+
+    from sparkle_motion.config import get_settings
+    from sparkle_motion.production.runs import owner_identity, run_is_live
+    from sparkle_motion.utils.procs import proc_available
+
+    settings = get_settings()
+    me = {**owner_identity(), "heartbeat_at": 0.0}  # silent for ages
+    assert run_is_live(me, settings)
+    if proc_available():
+        assert not run_is_live({**me, "owner_started": "another-boot-7"}, settings)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert not run_is_live({**me, "owner_pid": gone.pid}, settings)
+    remote = {**me, "owner_host": socket.gethostname() + "-elsewhere"}
+    assert not run_is_live(remote, settings)
+    assert run_is_live({**remote, "heartbeat_at": time.time()}, settings)
