@@ -238,7 +238,9 @@ def resume_run(
     try:
         saved = json.loads(row["plan_json"])
         ws = get_workspace(settings)
-        runs.clean_dead_run(run_id, row["plan_id"], ws.run_dir(run_id), ws.tmp)
+        runs.clean_dead_run(
+            run_id, row["plan_id"], ws.run_dir(run_id), ws.tmp, ws.root / "cache" / "segments"
+        )
         base_dir = saved["base_dir"]
         validation = _validate(saved["plan"], settings, saved["profile"], _opt_path(base_dir))
         runner = Runner(

@@ -160,19 +160,50 @@ def resumable_row(store: Store, run_id: str, settings: Settings) -> dict[str, An
     return row
 
 
-def clean_dead_run(run_id: str, plan_id: str, run_dir: Path, ws_tmp: Path) -> dict[str, int]:
-    """Kill the process groups a dead run left and remove its temp files (and say so)."""
+def _newest_mtime(path: Path) -> float:
+    """The latest modification time in a file or folder tree (0 when it vanished)."""
+    try:
+        newest = path.stat().st_mtime
+        if path.is_dir():
+            for child in path.rglob("*"):
+                newest = max(newest, child.lstat().st_mtime)
+    except OSError:
+        return 0.0
+    return newest
+
+
+def _file_count(path: Path) -> int:
+    return sum(1 for p in path.rglob("*") if p.is_file()) if path.is_dir() else 1
+
+
+def clean_dead_run(
+    run_id: str, plan_id: str, run_dir: Path, ws_tmp: Path, segments_dir: Path | None = None
+) -> dict[str, int]:
+    """Kill the process groups a dead run left and remove its temp files (and say so).
+
+    What is the run's own (its folder's ``tmp``, its half-copied outputs) goes at once.
+    Workspace-wide temp files (publish parts, ``assemble-*`` work folders, half-written
+    segments in ``segments_dir``) carry no run id, and another live run may be writing
+    them, so only those untouched for ``_SPARE_RECENT_S`` go."""
     killed = kill_recorded_groups(run_dir)
     removed = 0
     tmp = run_dir / "tmp"
     if tmp.exists():
-        removed += sum(1 for p in tmp.rglob("*") if p.is_file())
+        removed += _file_count(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
     cutoff = time.time() - _SPARE_RECENT_S
-    for part in ws_tmp.glob("publish-*.part"):
-        if part.stat().st_mtime < cutoff:
-            part.unlink(missing_ok=True)
-            removed += 1
+    shared = [*ws_tmp.glob("publish-*.part"), *ws_tmp.glob("assemble-*")]
+    if segments_dir is not None:
+        shared += segments_dir.glob(".*.part")
+    for leftover in shared:
+        if _newest_mtime(leftover) >= cutoff:
+            continue
+        count = _file_count(leftover)
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed += count
     for part in run_dir.glob(".*.part*"):
         part.unlink(missing_ok=True)
         removed += 1
