@@ -161,14 +161,15 @@ def resumable_row(store: Store, run_id: str, settings: Settings) -> dict[str, An
 
 
 def _newest_mtime(path: Path) -> float:
-    """The latest modification time in a file or folder tree (0 when it vanished)."""
+    """The latest modification time in a file or folder tree; now when part of it changed
+    under us (something is at work there: leave it)."""
     try:
-        newest = path.stat().st_mtime
-        if path.is_dir():
+        newest = path.lstat().st_mtime
+        if path.is_dir() and not path.is_symlink():
             for child in path.rglob("*"):
                 newest = max(newest, child.lstat().st_mtime)
     except OSError:
-        return 0.0
+        return time.time()
     return newest
 
 
