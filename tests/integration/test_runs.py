@@ -288,7 +288,7 @@ def test_two_resumes_of_one_dead_run_one_wins(tmp_path: Path, sparkle_home: Path
     shown = cli("status", run_id)
     out, _err = shown.communicate(timeout=120)
     assert f"run {run_id}: dead" in out
-    slow = {"SPARKLE_FIXTURE_DELAY_S": "0.5", "SPARKLE_CPU_SLOTS": "1"}
+    slow = {"SPARKLE_FIXTURE_DELAY_S": "1", "SPARKLE_CPU_SLOTS": "1"}  # both start while open
     resumes = [cli("resume", run_id, env=slow) for _ in range(2)]
     results = [(*p.communicate(timeout=300), p.returncode) for p in resumes]
     codes = sorted(code for _out, _err, code in results)
