@@ -81,7 +81,9 @@ class Settings(BaseModel):
     retry_backoff_multiplier: float = Field(2.0, ge=1)
     retry_jitter: float = Field(0.2, ge=0, le=1)
     heartbeat_interval_s: float = Field(2.0, gt=0)
-    stale_heartbeat_s: float = Field(30.0, gt=0, description="A run silent this long is dead.")
+    stale_heartbeat_s: float = Field(
+        30.0, gt=0, description="A run owned on another host and silent this long is dead."
+    )
     smoke: dict[str, bool] = Field(default_factory=dict, description="SMOKE_* flags.")
 
     @property

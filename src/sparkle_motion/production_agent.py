@@ -232,18 +232,27 @@ def resume_run(
     import json
 
     settings = settings or get_settings()
-    row = runs.resumable_row(get_store(settings), run_id, settings)
-    saved = json.loads(row["plan_json"])
-    ws = get_workspace(settings)
-    runs.clean_dead_run(run_id, row["plan_id"], ws.run_dir(run_id), ws.tmp)
-    base_dir = saved["base_dir"]
-    validation = _validate(saved["plan"], settings, saved["profile"], _opt_path(base_dir))
-    runner = Runner(
-        validation, run_id=run_id, profile=saved["profile"], providers=saved["providers"],
-        settings=settings, on_progress=on_progress,
-        output=Path(output) if output else _opt_path(saved.get("output")), sleep=sleep,
-        resumed=True, executor=executor or settings_executor(settings),
-    )  # fmt: skip
+    store = get_store(settings)
+    row = runs.resumable_row(store, run_id, settings)
+    runs.claim_run(store, row)  # from here on this process is the run's one owner
+    try:
+        saved = json.loads(row["plan_json"])
+        ws = get_workspace(settings)
+        runs.clean_dead_run(
+            run_id, row["plan_id"], ws.run_dir(run_id), ws.tmp, ws.root / "cache" / "segments"
+        )
+        base_dir = saved["base_dir"]
+        validation = _validate(saved["plan"], settings, saved["profile"], _opt_path(base_dir))
+        runner = Runner(
+            validation, run_id=run_id, profile=saved["profile"], providers=saved["providers"],
+            settings=settings, on_progress=on_progress,
+            output=Path(output) if output else _opt_path(saved.get("output")), sleep=sleep,
+            resumed=True, executor=executor or settings_executor(settings),
+        )  # fmt: skip
+    except BaseException:
+        # nothing ran: the run is as it was (a later resume may try again)
+        store.update_run(run_id, status=row["status"], summary=row["summary"])
+        raise
     return runner.run()
 
 

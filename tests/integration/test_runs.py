@@ -238,3 +238,74 @@ def test_a_run_keeps_one_copy_of_its_movie(tmp_path: Path, sparkle_home: Path) -
     assert not [p.name for p in run_dir.rglob("*") if p.suffix in (".mp4", ".srt")]
     assert result.movie is not None and result.movie.path.is_file()
     assert (tmp_path / "m.mp4").read_bytes() == result.movie.path.read_bytes()
+
+
+def _killed_run(tmp_path: Path, sparkle_home: Path, steps_done: int = 2) -> str:
+    """A fixture run killed with kill -9 after ``steps_done`` steps: its id."""
+    plan = write_plan(tmp_path, plan_data(2))
+    proc = cli("run", str(plan), "--profile", "fixture", "-o", str(tmp_path / "movie.mp4"),
+               env={"SPARKLE_FIXTURE_DELAY_S": "0.3", "SPARKLE_CPU_SLOTS": "1"})  # fmt: skip
+    store = Store(sparkle_home / "sparkle.db")
+    _wait_for(lambda: bool(store.list_runs()) and sum(
+        r.status == "succeeded" for r in store.step_records(run_id=store.list_runs()[0]["run_id"])
+    ) >= steps_done)  # fmt: skip
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return store.list_runs()[0]["run_id"]
+
+
+@pytest.mark.executors("local")
+def test_a_stopped_run_is_not_taken_for_dead(
+    tmp_path: Path, sparkle_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGSTOP (Ctrl-Z) silences the owner's heartbeat past ``stale_heartbeat_s``: the run is
+    still its owner's, resume is refused, and after SIGCONT the owner finishes it."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "sparkle.yaml").write_text("stale_heartbeat_s: 0.5\nheartbeat_interval_s: 0.1\n")
+    monkeypatch.setenv("SPARKLE_CONFIG_DIR", str(config))
+    plan = write_plan(tmp_path, plan_data(2))
+    movie = tmp_path / "movie.mp4"
+    proc = cli("run", str(plan), "--profile", "fixture", "-o", str(movie),
+               env={"SPARKLE_FIXTURE_DELAY_S": "0.3", "SPARKLE_CPU_SLOTS": "1"})  # fmt: skip
+    store = Store(sparkle_home / "sparkle.db")
+    try:
+        _wait_for(lambda: bool(store.list_runs()) and any(
+            r.status == "succeeded"
+            for r in store.step_records(run_id=store.list_runs()[0]["run_id"])
+        ))  # fmt: skip
+        run_id = store.list_runs()[0]["run_id"]
+        os.killpg(proc.pid, signal.SIGSTOP)
+        time.sleep(1.5)  # three times the heartbeat lease
+        assert time.time() - store.get_run(run_id)["heartbeat_at"] > 0.5
+        with pytest.raises(RunStateError, match="still running"):
+            resume_run(run_id)
+        status = cli("status", run_id)
+        out, _err = status.communicate(timeout=120)
+        assert f"run {run_id}: running (live)" in out
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert store.get_run(run_id)["status"] == "succeeded" and probe(movie).has_audio
+
+
+@pytest.mark.executors("local")
+def test_two_resumes_of_one_dead_run_one_wins(tmp_path: Path, sparkle_home: Path) -> None:
+    """Two ``resume`` started at once on the same killed run: exactly one runs it, the other
+    is refused with one line and exit 2; ``status`` showed the killed run as dead."""
+    run_id = _killed_run(tmp_path, sparkle_home)
+    shown = cli("status", run_id)
+    out, _err = shown.communicate(timeout=120)
+    assert f"run {run_id}: dead" in out
+    slow = {"SPARKLE_FIXTURE_DELAY_S": "1", "SPARKLE_CPU_SLOTS": "1"}  # both start while open
+    resumes = [cli("resume", run_id, env=slow) for _ in range(2)]
+    results = [(*p.communicate(timeout=300), p.returncode) for p in resumes]
+    codes = sorted(code for _out, _err, code in results)
+    assert codes == [0, 2], results
+    (_out, refusal, _code) = next(r for r in results if r[2] == 2)
+    assert len(refusal.strip().splitlines()) == 1, refusal
+    assert "already finished" not in refusal  # both were started while the run was open
+    assert "cannot be resumed" in refusal
+    assert Store(sparkle_home / "sparkle.db").get_run(run_id)["status"] == "succeeded"
+    assert probe(tmp_path / "movie.mp4").has_audio

@@ -53,3 +53,48 @@ def test_concurrent_writers(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(store.memory_events(event_type="tick")) == 200
+
+
+def test_an_old_database_gains_the_owner_column(tmp_path: Path) -> None:
+    """A workspace made before runs recorded their owner's start time keeps working."""
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, plan_json TEXT"
+        " NOT NULL, status TEXT NOT NULL DEFAULT 'queued', profile TEXT, owner_pid INTEGER,"
+        " owner_host TEXT, heartbeat_at REAL, created_at REAL NOT NULL, updated_at REAL NOT"
+        " NULL, summary TEXT, output_uri TEXT);"
+        "INSERT INTO runs VALUES ('r1', 'p', '{}', 'failed', 'fixture', 1, 'h', 0, 0, 0,"
+        " 'boom', NULL);"
+    )
+    conn.commit()
+    conn.close()
+    store = Store(db)
+    assert store.get_run("r1")["owner_started"] is None
+    store.create_run("r2", "p", "{}", "fixture", owner_started="t")
+    assert store.get_run("r2")["owner_started"] == "t"
+    Store(db)  # again: nothing to add
+
+
+def test_claiming_a_run_is_compare_and_set(tmp_path: Path) -> None:
+    """Of several processes that saw the same dead owner, exactly one takes the run."""
+    store = Store(tmp_path / "s.db")
+    store.create_run("r1", "p", "{}", "fixture", owner_started="old")
+    seen = store.get_run("r1")
+    wins: list[int] = []
+
+    def claim(n: int) -> None:
+        other = Store(tmp_path / "s.db")
+        if other.claim_run("r1", seen, owner_pid=1000 + n, owner_host="h", owner_started="x"):
+            wins.append(n)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    row = store.get_run("r1")
+    assert row["owner_pid"] == 1000 + wins[0] and row["status"] == "running"

@@ -380,3 +380,55 @@ def test_a_failed_assembly_is_recorded_as_failed(monkeypatch: pytest.MonkeyPatch
     )
     assert run["status"] == "failed" and "nothing to show" in run["summary"]
     assert assemble.status == "failed" and assemble.error_type == "assembly_error"
+
+
+@pytest.mark.executors("local")  # no step runs
+def test_liveness_is_the_owner_process_not_its_heartbeat(tmp_path: Path) -> None:
+    """On this host a silent owner keeps its run, a reused pid does not; on another host
+    the heartbeat lease decides."""
+    import socket
+    import subprocess
+
+    from sparkle_motion.config import get_settings
+    from sparkle_motion.production.runs import owner_identity, run_is_live
+    from sparkle_motion.utils.procs import proc_available
+
+    settings = get_settings()
+    me = {**owner_identity(), "heartbeat_at": 0.0}  # silent for ages
+    assert run_is_live(me, settings)
+    if proc_available():
+        assert not run_is_live({**me, "owner_started": "another-boot-7"}, settings)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert not run_is_live({**me, "owner_pid": gone.pid}, settings)
+    remote = {**me, "owner_host": socket.gethostname() + "-elsewhere"}
+    assert not run_is_live(remote, settings)
+    assert run_is_live({**remote, "heartbeat_at": time.time()}, settings)
+
+
+@pytest.mark.executors("local")  # no step runs
+def test_a_dead_runs_old_work_folders_and_segment_parts_are_swept(tmp_path: Path) -> None:
+    """kill -9 during assembly leaves ``tmp/assemble-*`` and ``cache/segments/.*.part``:
+    the next resume removes those past the age and spares recent ones (a live run's)."""
+    import os
+
+    from sparkle_motion.production.runs import clean_dead_run
+
+    ws_tmp, segments, run_dir = tmp_path / "tmp", tmp_path / "cache" / "segments", tmp_path / "r"
+    old_dir, new_dir = ws_tmp / "assemble-old", ws_tmp / "assemble-new"
+    for folder in (old_dir / "x", new_dir, segments, run_dir):
+        folder.mkdir(parents=True)
+    (old_dir / "x" / "seg.mp4").write_bytes(b"v" * 100)
+    (new_dir / "seg.mp4").write_bytes(b"v")
+    old_part, new_part = segments / ".k1.abcd.part", segments / ".k2.abcd.part"
+    old_part.write_bytes(b"half")
+    new_part.write_bytes(b"half")
+    kept = segments / "k3.mp4"
+    kept.write_bytes(b"done")
+    hour_ago = time.time() - 3600
+    for path in (old_dir, old_dir / "x", old_dir / "x" / "seg.mp4", old_part, kept):
+        os.utime(path, (hour_ago, hour_ago))
+    cleaned = clean_dead_run("r", "p", run_dir, ws_tmp, segments)
+    assert cleaned["removed_files"] == 2
+    assert not old_dir.exists() and not old_part.exists()
+    assert new_dir.is_dir() and new_part.is_file() and kept.is_file()

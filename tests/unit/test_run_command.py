@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from sparkle_motion.errors import SparkleError
+from sparkle_motion.utils.procs import start_token
 from sparkle_motion.utils.run_command import (
     SubprocessError,
     SubprocessTimeout,
+    kill_recorded_groups,
     run_command,
 )
 
@@ -108,6 +110,32 @@ def test_pgid_marker_exists_only_while_running(tmp_path: Path) -> None:
     names = seen.read_text().split()
     assert len(names) == 1 and names[0].startswith("pg.")
     assert list(record.parent.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc")
+def test_a_recycled_pgid_is_left_alone(tmp_path: Path) -> None:
+    """A marker whose group leader has another start time names a process that reused the
+    number: it is not the run's and must survive; the recorded one is killed."""
+    import subprocess
+
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    ours = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        tokens = [start_token(p.pid) for p in (stranger, ours)]
+        assert all(tokens)
+        pgids = tmp_path / "pgids"
+        pgids.mkdir()
+        wrong = str(tokens[0]).rsplit("-", 1)[0] + "-1"  # same boot, another start
+        (pgids / f"pg.{stranger.pid}.{wrong}").write_text(str(stranger.pid))
+        (pgids / f"pg.{ours.pid}.{tokens[1]}").write_text(str(ours.pid))
+        assert kill_recorded_groups(tmp_path) == 1
+        assert ours.wait(timeout=5) == -9
+        assert stranger.poll() is None, "an unrelated process with a reused pgid was killed"
+        assert list(pgids.iterdir()) == []
+    finally:
+        for proc in (stranger, ours):
+            proc.kill()
+            proc.wait()
 
 
 def test_refuses_nul_bytes_and_non_lists() -> None:

@@ -131,8 +131,32 @@ def get_conn(path: str | Path) -> sqlite3.Connection:
 def ensure_schema(conn: sqlite3.Connection, ddl: str = SCHEMA_DDL) -> None:
     """Create the tables if missing (idempotent) and record the schema version."""
     conn.executescript(ddl)
+    _migrate_run_ownership(conn)
     conn.execute(
         "INSERT OR IGNORE INTO schema_info(key, value) VALUES ('version', ?)",
         (str(SCHEMA_VERSION),),
     )
     conn.commit()
+
+
+# ------------------------------------------------------------------ run ownership
+# A run's owner is its pid and host plus the process's start token (pid reuse cannot pass
+# for the owner). Databases made before the column existed get it added here, so an old
+# workspace keeps working; two processes adding it at once is fine (one of them wins).
+_RUN_OWNER_COLUMNS = {"owner_started": "TEXT"}
+
+
+def _migrate_run_ownership(conn: sqlite3.Connection) -> None:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    if not have:
+        return  # a schema without runs (another ddl)
+    for name, kind in _RUN_OWNER_COLUMNS.items():
+        if name not in have:
+            try:
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
+
+
+# -------------------------------------------------------------- end run ownership

@@ -166,13 +166,16 @@ class Store:
 
     # -------------------------------------------------------------------- runs
 
-    def create_run(self, run_id: str, plan_id: str, plan_json: str, profile: str) -> None:
+    def create_run(
+        self, run_id: str, plan_id: str, plan_json: str, profile: str,
+        owner_started: str | None = None,
+    ) -> None:  # fmt: skip
         now = time.time()
         with self.connect() as conn:
             conn.execute(
                 "INSERT INTO runs(run_id, plan_id, plan_json, status, profile, owner_pid,"
-                " owner_host, heartbeat_at, created_at, updated_at)"
-                " VALUES (?,?,?, 'running', ?,?,?,?,?,?)",
+                " owner_host, heartbeat_at, created_at, updated_at, owner_started)"
+                " VALUES (?,?,?, 'running', ?,?,?,?,?,?,?)",
                 (
                     run_id,
                     plan_id,
@@ -183,6 +186,7 @@ class Store:
                     now,
                     now,
                     now,
+                    owner_started,
                 ),
             )
 
@@ -191,7 +195,8 @@ class Store:
         return rows[0] if rows else None
 
     def update_run(self, run_id: str, **fields: Any) -> None:
-        allowed = {"status", "summary", "output_uri", "owner_pid", "owner_host", "heartbeat_at"}
+        allowed = {"status", "summary", "output_uri", "owner_pid", "owner_host", "heartbeat_at",
+                   "owner_started"}  # fmt: skip
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update run fields {sorted(unknown)}")
@@ -206,6 +211,28 @@ class Store:
                 "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)
             ).fetchall()
         return [dict(r) for r in rows]
+
+    # ---------------------------------------------------- run ownership (claim)
+
+    _OWNER_FIELDS = ("status", "owner_pid", "owner_host", "owner_started", "heartbeat_at")
+
+    def claim_run(self, run_id: str, seen: dict[str, Any], **owner: Any) -> bool:
+        """Make ``owner`` the run's owner (status running) only if its row still holds what
+        the caller ``seen`` (status, owner, heartbeat) when it judged the old owner dead: one
+        UPDATE, so of two processes claiming the same run exactly one gets it. False when
+        another process changed the row first."""
+        if set(owner) - {"owner_pid", "owner_host", "owner_started", "heartbeat_at"}:
+            raise ValueError(f"cannot claim with fields {sorted(owner)}")
+        sets = {**owner, "status": "running", "updated_at": time.time()}
+        where = " AND ".join(f"{k} IS ?" for k in self._OWNER_FIELDS)
+        with self.connect() as conn:
+            cur = conn.execute(
+                f"UPDATE runs SET {', '.join(f'{k}=?' for k in sets)} WHERE run_id=? AND {where}",
+                (*sets.values(), run_id, *(seen.get(k) for k in self._OWNER_FIELDS)),
+            )
+        return cur.rowcount == 1
+
+    # ------------------------------------------------ end run ownership (claim)
 
     # ------------------------------------------------------------ step records
 

@@ -1,9 +1,21 @@
 """Runs as the store keeps them: ids, rows, heartbeats, liveness, dead-run cleanup, status.
 
-A run row records its plan, profile, providers, owner pid and host and a heartbeat, so
-``resume`` can tell a dead run from a live one on any machine that shares the workspace,
-and can clean up what a dead one left (temp files, child process groups) before finishing
-it. Nothing here runs a step.
+A run row records its plan, profile, providers, owner (pid, host and the process's start
+token) and a heartbeat, so ``resume`` can tell a dead run from a live one on any machine that
+shares the workspace, and can clean up what a dead one left (temp files, child process
+groups) before finishing it. Nothing here runs a step.
+
+Two rules keep a run to one owner at a time:
+
+- Liveness is identity, not activity (:func:`run_is_live`, the one test that ``status``,
+  ``resume`` and any service use). On the owner's host a run is dead only when the recorded
+  process is gone or the pid now belongs to another process; a silent owner (stopped with
+  SIGSTOP or Ctrl-Z, swapped out, a long GC pause) keeps its run, since taking it over would
+  let two processes write the same outputs. Only an owner on another host, whose process
+  cannot be looked at, is judged by its heartbeat lease (``stale_heartbeat_s``).
+- Taking a run over is one compare-and-set in the store (:func:`claim_run`): the row changes
+  hands only if it still holds the dead owner that was checked, so of two ``resume`` calls
+  exactly one wins and the other fails with RunStateError.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from sparkle_motion.adk_helpers import write_memory_event
 from sparkle_motion.config import Settings
 from sparkle_motion.db.store import Store
 from sparkle_motion.errors import RunStateError
+from sparkle_motion.utils.procs import is_same_process, pid_exists, proc_available, start_token
 from sparkle_motion.utils.run_command import kill_recorded_groups
 
 # another live run may be publishing: its temp files younger than this are spared
@@ -52,17 +65,46 @@ def run_payload(
     )
 
 
+def owner_identity() -> dict[str, Any]:
+    """This process as a run owner: pid, host and start token."""
+    return {
+        "owner_pid": os.getpid(),
+        "owner_host": socket.gethostname(),
+        "owner_started": start_token(os.getpid()),
+    }
+
+
+def _owned_here(row: dict[str, Any]) -> bool:
+    me = owner_identity()
+    return all(row.get(k) == v for k, v in me.items())
+
+
 def open_run_row(
     store: Store, run_id: str, plan_id: str, payload: str, profile: str, *, resumed: bool
 ) -> None:
-    """Create the run's row, or take a dead run's row over (this process owns it now)."""
+    """Create the run's row (this process owns it), or check that this process holds the
+    resumed run it claimed (:func:`claim_run`) and beat its heartbeat."""
     if resumed:
-        store.update_run(
-            run_id, status="running", owner_pid=os.getpid(),
-            owner_host=socket.gethostname(), heartbeat_at=time.time(),
-        )  # fmt: skip
+        row = store.get_run(run_id)
+        if row is None or not _owned_here(row):
+            owner = row["owner_pid"] if row else None
+            raise RunStateError(f"run {run_id} is owned by pid {owner}; claim it first")
+        store.update_run(run_id, heartbeat_at=time.time())
     else:
-        store.create_run(run_id, plan_id, payload, profile)
+        store.create_run(
+            run_id, plan_id, payload, profile, owner_started=owner_identity()["owner_started"]
+        )
+
+
+def claim_run(store: Store, row: dict[str, Any]) -> None:
+    """Make this process the owner of the dead run ``row`` (as read by :func:`resumable_row`),
+    atomically: RunStateError when another process took it over since."""
+    if not store.claim_run(row["run_id"], row, **owner_identity(), heartbeat_at=time.time()):
+        now = store.get_run(row["run_id"]) or {}
+        raise RunStateError(
+            f"run {row['run_id']} was just taken over by another process "
+            f"(pid {now.get('owner_pid')}); it cannot be resumed twice"
+        )
 
 
 class Heartbeat:
@@ -88,25 +130,19 @@ class Heartbeat:
         self._stop.set()
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def run_is_live(row: dict[str, Any], settings: Settings) -> bool:
-    """True while the run's owner is alive and still beating."""
+    """True while the run's recorded owner is alive (see the module docstring).
+
+    On the owner's host: the recorded process still exists and is the same process (pid plus
+    start token); a row written before start tokens were recorded falls back to the old rule,
+    pid alive and heartbeat fresh. On another host: the heartbeat lease has not expired."""
     fresh = (time.time() - (row.get("heartbeat_at") or 0)) < settings.stale_heartbeat_s
-    same_host = row.get("owner_host") == socket.gethostname()
-    if same_host:
-        return pid_alive(row.get("owner_pid")) and fresh
-    return fresh
+    if row.get("owner_host") != socket.gethostname():
+        return fresh
+    token = row.get("owner_started")
+    if token is None and proc_available():
+        return pid_exists(row.get("owner_pid")) and fresh
+    return is_same_process(row.get("owner_pid"), token)
 
 
 def resumable_row(store: Store, run_id: str, settings: Settings) -> dict[str, Any]:
@@ -124,19 +160,51 @@ def resumable_row(store: Store, run_id: str, settings: Settings) -> dict[str, An
     return row
 
 
-def clean_dead_run(run_id: str, plan_id: str, run_dir: Path, ws_tmp: Path) -> dict[str, int]:
-    """Kill the process groups a dead run left and remove its temp files (and say so)."""
+def _newest_mtime(path: Path) -> float:
+    """The latest modification time in a file or folder tree; now when part of it changed
+    under us (something is at work there: leave it)."""
+    try:
+        newest = path.lstat().st_mtime
+        if path.is_dir() and not path.is_symlink():
+            for child in path.rglob("*"):
+                newest = max(newest, child.lstat().st_mtime)
+    except OSError:
+        return time.time()
+    return newest
+
+
+def _file_count(path: Path) -> int:
+    return sum(1 for p in path.rglob("*") if p.is_file()) if path.is_dir() else 1
+
+
+def clean_dead_run(
+    run_id: str, plan_id: str, run_dir: Path, ws_tmp: Path, segments_dir: Path | None = None
+) -> dict[str, int]:
+    """Kill the process groups a dead run left and remove its temp files (and say so).
+
+    What is the run's own (its folder's ``tmp``, its half-copied outputs) goes at once.
+    Workspace-wide temp files (publish parts, ``assemble-*`` work folders, half-written
+    segments in ``segments_dir``) carry no run id, and another live run may be writing
+    them, so only those untouched for ``_SPARE_RECENT_S`` go."""
     killed = kill_recorded_groups(run_dir)
     removed = 0
     tmp = run_dir / "tmp"
     if tmp.exists():
-        removed += sum(1 for p in tmp.rglob("*") if p.is_file())
+        removed += _file_count(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
     cutoff = time.time() - _SPARE_RECENT_S
-    for part in ws_tmp.glob("publish-*.part"):
-        if part.stat().st_mtime < cutoff:
-            part.unlink(missing_ok=True)
-            removed += 1
+    shared = [*ws_tmp.glob("publish-*.part"), *ws_tmp.glob("assemble-*")]
+    if segments_dir is not None:
+        shared += segments_dir.glob(".*.part")
+    for leftover in shared:
+        if _newest_mtime(leftover) >= cutoff:
+            continue
+        count = _file_count(leftover)
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed += count
     for part in run_dir.glob(".*.part*"):
         part.unlink(missing_ok=True)
         removed += 1
@@ -145,17 +213,27 @@ def clean_dead_run(run_id: str, plan_id: str, run_dir: Path, ws_tmp: Path) -> di
     return cleaned
 
 
+def shown_run(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """A run row as ``status`` shows it: ``live`` added, and a run whose owner died without
+    saying so (kill -9, a crash, a power cut) shown as ``dead`` rather than ``running``."""
+    live = row["status"] == "running" and run_is_live(row, settings)
+    if row["status"] != "running" or live:
+        return {**row, "live": live}
+    summary = row.get("summary") or f"its process is gone; sparkle-motion resume {row['run_id']}"
+    return {**row, "status": "dead", "summary": summary, "live": False}
+
+
 def run_status(
     store: Store, settings: Settings, run_id: str | None = None
 ) -> list[dict[str, Any]] | dict[str, Any]:
-    """Recent runs (newest first), or one run's row with ``live`` and its step records."""
+    """Recent runs (newest first), or one run's row with ``live`` and its step records;
+    a run that nobody owns any more is ``dead`` (see :func:`shown_run`)."""
     if run_id is None:
-        return store.list_runs()
+        return [shown_run(row, settings) for row in store.list_runs()]
     row = store.get_run(run_id)
     if row is None:
         raise RunStateError(f"no run {run_id!r} in this workspace")
-    live = row["status"] == "running" and run_is_live(row, settings)
-    return {**row, "live": live, "records": store.step_records(run_id=run_id)}
+    return {**shown_run(row, settings), "records": store.step_records(run_id=run_id)}
 
 
 def copy_atomic(src: Path, dest: Path) -> None:

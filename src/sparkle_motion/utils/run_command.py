@@ -3,6 +3,12 @@
 Every child starts in its own session (process group), so a timeout or a cancelled run
 kills it and everything it spawned. When ``pgid_file`` is given the group id is recorded
 there while the child runs, so that ``resume`` can kill what a killed run left behind.
+
+A recorded group id may since have been reused by an unrelated process (the run was killed
+long ago, its children exited, the pids came round again), so the marker also names the
+group leader's start token (:mod:`sparkle_motion.utils.procs`), and a group is killed only
+while its leader is still the process that was recorded. The token is in the marker's name,
+not its content, so markers written before tokens existed (content: the pgid) still read.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparkle_motion.errors import SubprocessError, SubprocessTimeout
+from sparkle_motion.utils.procs import proc_available, start_token
 
 
 @dataclass
@@ -52,13 +59,29 @@ def kill_process_group(pgid: int) -> bool:
     return True
 
 
+def _still_ours(pgid: int, token: str | None) -> bool:
+    """True when group ``pgid`` is still the one recorded with its leader's ``token``."""
+    if not token or not proc_available():
+        return True  # nothing to check against: a marker from before tokens, or no /proc
+    current = start_token(pgid, zombie_ok=True)
+    if current is None:
+        # the leader is gone; while any member of its group lives the kernel does not hand
+        # the number out again, so whatever still answers to this pgid is the run's own
+        return True
+    return current == token
+
+
 def kill_recorded_groups(run_dir: Path) -> int:
-    """Kill every process group recorded under ``run_dir`` (by ``pgid_file``) and forget
-    them; returns how many were still alive."""
+    """Kill every process group recorded under ``run_dir`` (by ``pgid_file``) that is still
+    the one recorded, and forget them all; returns how many were killed."""
     killed = 0
     for marker in (Path(run_dir) / "pgids").glob("pg.*"):
+        parts = marker.name.split(".", 2)
+        token = parts[2] if len(parts) == 3 else None
         try:
-            killed += kill_process_group(int(marker.read_text()))
+            pgid = int(marker.read_text())
+            if pgid > 1 and _still_ours(pgid, token):
+                killed += kill_process_group(pgid)
         except (ValueError, OSError):
             pass
         marker.unlink(missing_ok=True)
@@ -87,7 +110,9 @@ def _run_once(
         marker = None
         if pgid_file is not None:
             pgid_file.parent.mkdir(parents=True, exist_ok=True)
-            marker = pgid_file.with_name(f"{pgid_file.name}.{proc.pid}")
+            token = start_token(proc.pid, zombie_ok=True)
+            name = f"{pgid_file.name}.{proc.pid}" + (f".{token}" if token else "")
+            marker = pgid_file.with_name(name)
             marker.write_text(str(proc.pid))
         timed_out = False
         try:
