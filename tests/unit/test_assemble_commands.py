@@ -325,3 +325,22 @@ def test_markup_like_text_is_made_literal_and_nothing_else_changes() -> None:
     for tricky in ("C:\\new", "a\\Nb", "{\\an8}x", "<i>x</i>", "{y:i}z", "&amp;"):
         out = neutralise(tricky)
         assert out != tricky and out.replace(WORD_JOINER, "") == tricky
+
+
+def test_every_command_filters_on_one_thread_and_encodes_audio_on_one() -> None:
+    tl = _timeline()
+    seg = tl.segments()[0]
+    places = [commands.Placement("/w/a.wav", 0, 48000)]
+    cmds = [
+        commands.segment_command("ffmpeg", tl, seg, commands.encode_args(OPTS), _source, "/o"),
+        commands.mux_command("ffmpeg", "/t/list", "/t/a.m4a", "/t/s.srt", "/o/m.mp4"),
+        commands.mix_command("ffmpeg", places, 96000, 48000, "/t/mix.wav"),
+        commands.loudnorm_pass1_command("ffmpeg", "/t/mix.wav", -16.0),
+        commands.loudnorm_pass2_command("ffmpeg", "/t/mix.wav", MEASURED, OPTS, 96000, "/t/a"),
+    ]
+    for cmd in cmds:
+        head = " ".join(cmd[: cmd.index("-i")])
+        assert "-filter_threads 1 -filter_complex_threads 1" in head, cmd
+    pass2 = cmds[-1]
+    assert "-threads 1" in " ".join(pass2[pass2.index("-af") :])
+    assert "-threads 1" in " ".join(commands.audio_encode_args(OPTS))

@@ -33,6 +33,14 @@ ENCODER_THREADS = 1
 """One encoder thread per segment: x264's frame threads are not reproducible from run to run
 (the same segment command gave two different files in eight runs with 2 threads, one with
 1). Segments encode in parallel instead, so the cores stay busy."""
+SINGLE_THREADED = ["-filter_threads", "1", "-filter_complex_threads", "1"]
+"""Every filter graph runs on one thread (global options, so they go before the inputs). The
+default is one filter thread per core, so a graph could be split differently on another
+machine or under another load; each assembly step is one process and the steps run in
+parallel instead, so the cores stay busy."""
+AUDIO_THREADS = 1
+"""One thread for the audio encoder (the native AAC encoder has none to give; pinned so that
+a build or codec that has them cannot make the sound depend on the machine's load)."""
 TRUE_PEAK_DB = -1.5
 PEAK_LIMIT = 0.79  # -2 dBFS: leaves room for the AAC encoder's overshoot
 LOUDNESS_RANGE = 11.0
@@ -52,7 +60,7 @@ _VIDEO_FORMATS = {
 
 
 def _base(exe: str) -> list[str]:
-    return [exe, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    return [exe, "-hide_banner", "-nostdin", "-y", *SINGLE_THREADED, "-loglevel", "error"]
 
 
 def input_args(path: str, media_type: str, fps: int | None = None) -> list[str]:
@@ -388,8 +396,8 @@ def loudnorm_filter(target: float, measured: dict[str, float] | None = None) -> 
 def loudnorm_pass1_command(exe: str, wav: str, target: float) -> list[str]:
     """Measure the mix (loudnorm prints its figures as JSON on stderr)."""
     return [
-        exe, "-hide_banner", "-nostdin", "-nostats", *input_args(wav, "audio/wav"),
-        "-af", loudnorm_filter(target), "-f", "null", os.devnull,
+        exe, "-hide_banner", "-nostdin", "-nostats", *SINGLE_THREADED,
+        *input_args(wav, "audio/wav"), "-af", loudnorm_filter(target), "-f", "null", os.devnull,
     ]  # fmt: skip
 
 
@@ -412,7 +420,7 @@ def parse_loudnorm_json(stderr: str) -> dict[str, float | str]:
 def audio_encode_args(opts: AssembleOpts) -> list[str]:
     return [
         "-c:a", opts.audio_codec, "-b:a", f"{opts.audio_bitrate_kbps}k",
-        "-ar", str(opts.audio_sample_rate), "-ac", "2",
+        "-ar", str(opts.audio_sample_rate), "-ac", "2", "-threads", str(AUDIO_THREADS),
         "-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
     ]  # fmt: skip
 
