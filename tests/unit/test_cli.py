@@ -195,7 +195,8 @@ def test_rerunning_an_idea_runs_the_edited_plan(tmp_path: Path) -> None:
         ("{tmp}/plan.yaml", "not a movie"),
         ("{tmp}/notes.txt", "not a movie"),
         ("{tmp}/notes.txt/movie.mp4", "is a file, not a folder"),
-        ("/dev/null", "not a regular file"),
+        ("{tmp}/pipe.mp4", "not a regular file"),  # a FIFO; never /dev/null, which old
+        # code run as root replaced with the movie
         ("/proc/movie.mp4", "cannot write in /proc"),
     ],
 )
@@ -203,7 +204,12 @@ def test_bad_output_is_refused_before_any_work(tmp_path: Path, output: str, need
     plan = tmp_path / "plan.yaml"
     plan.write_text("title: Demo\nsteps:\n  - {id: say, type: tts, text: The sea is calm.}\n")
     (tmp_path / "notes.txt").write_text("mine")
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    os.mkfifo(tmp_path / "pipe.mp4")
+
+    def files() -> dict[str, bytes | None]:
+        return {p.name: p.read_bytes() if p.is_file() else None for p in tmp_path.iterdir()}
+
+    before = files()
     home = tmp_path / "sparkle-home"
     for target in (str(plan), "a fox befriends an owl"):
         result = cli("run", target, "--profile", "fixture", "-o", output.format(tmp=tmp_path),
@@ -212,7 +218,7 @@ def test_bad_output_is_refused_before_any_work(tmp_path: Path, output: str, need
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: --output"), lines
         assert needle in lines[0]
-        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing written
+        assert files() == before  # nothing written
         assert not home.exists() or not list((home / "runs").iterdir())  # nothing planned or run
 
 
