@@ -80,14 +80,19 @@ def _environment_error(exc: Exception) -> str | None:
         from sparkle_motion.db.store import database_error
 
         return str(database_error(_database_path(), exc))
+    # Only a file that cannot be written or used: a missing input or program stays a bug report.
     if not isinstance(exc, OSError) or not exc.filename:
         return None
     reason = exc.strerror or type(exc).__name__
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         way_out = "free some disk space, or set SPARKLE_HOME to a folder on another disk"
-    else:
+        verb = "write"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         way_out = "make it writable, or set SPARKLE_HOME to a writable folder"
-    return f"cannot write {exc.filename} ({reason}): {way_out}"
+        verb = "write" if exc.errno == errno.EROFS else "use"
+    else:
+        return None
+    return f"cannot {verb} {exc.filename} ({reason}): {way_out}"
 
 
 def _database_path() -> Path:

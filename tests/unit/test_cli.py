@@ -197,7 +197,7 @@ def test_rerunning_an_idea_runs_the_edited_plan(tmp_path: Path) -> None:
         ("{tmp}/notes.txt/movie.mp4", "is a file, not a folder"),
         ("{tmp}/pipe.mp4", "not a regular file"),  # a FIFO; never /dev/null, which old
         # code run as root replaced with the movie
-        ("/proc/movie.mp4", "cannot write in /proc"),
+        ("/sys/movie.mp4", "cannot write in /sys"),
     ],
 )
 def test_bad_output_is_refused_before_any_work(tmp_path: Path, output: str, needle: str) -> None:
@@ -300,9 +300,9 @@ def test_an_unwritable_workspace_is_one_line_without_a_traceback(sparkle_home: P
     assert cli("status").returncode == 0  # the workspace exists
     llm = sparkle_home / "llm"
     llm.rmdir()
-    llm.symlink_to("/proc")  # a folder nobody can write in: raw planner replies cannot be kept
+    llm.symlink_to("/sys")  # a folder nobody can write in: raw planner replies cannot be kept
     result = cli("plan", "a fox befriends an owl")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: cannot write"), lines
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot use {llm}/"), lines
     assert "SPARKLE_HOME" in lines[0] and "Traceback" not in result.stderr
