@@ -316,9 +316,15 @@ def plan(
     Example: sparkle-motion plan "a lighthouse keeper befriends a whale" -o plan.yaml
     """
     with _user_errors():
+        from sparkle_motion.errors import ConfigError
         from sparkle_motion.script_agent import generate_plan
         from sparkle_motion.validation import dump_plan
 
+        if output is not None and (output.is_dir() or (output.exists() and not output.is_file())):
+            raise ConfigError(
+                f"--output {_safe(output)} is a folder or not a regular file: "
+                "name the plan file, e.g. -o plan.yaml"
+            )
         started = time.perf_counter()
         movie = generate_plan(idea, model=model)
         elapsed = time.perf_counter() - started

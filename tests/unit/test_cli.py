@@ -306,3 +306,10 @@ def test_an_unwritable_workspace_is_one_line_without_a_traceback(sparkle_home: P
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot use {llm}/"), lines
     assert "SPARKLE_HOME" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_plan_output_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    result = cli("plan", "a fox befriends an owl", "-o", str(tmp_path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --output") and "folder" in lines[0]
