@@ -3,6 +3,11 @@
 Every command prints its result to stdout and talks to the person on stderr. Bad input
 is one red line naming the field at fault, with a non-zero exit code (3 parse, 4 schema,
 5 policy, 6 resources, 2 usage, 1 anything else); ``--debug`` shows the traceback.
+
+Everything printed from plan or run data goes through :func:`_safe`: a title, step id,
+summary, path or error message is shown, never obeyed as rich markup or a terminal escape.
+The movie path (``-o``) is checked before any planning or rendering, and ``run`` never
+replaces a plan file the person edited (``--replan`` does, on purpose).
 """
 
 from __future__ import annotations
@@ -53,6 +58,53 @@ class PlanFormat(StrEnum):
     json = "json"
 
 
+def _safe(value: object) -> str:
+    """Data as printable text: rich markup escaped, control characters shown as ``\\xNN``."""
+    from rich.markup import escape
+
+    from sparkle_motion.utils.terminal import visible
+
+    return escape(visible(str(value)))
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+def _environment_error(exc: Exception) -> str | None:
+    """One line for a database or file the workspace cannot use; None for anything else."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        from sparkle_motion.db.store import database_error
+
+        return str(database_error(_database_path(), exc))
+    # Only a file that cannot be written or used: a missing input or program stays a bug report.
+    if not isinstance(exc, OSError) or not exc.filename:
+        return None
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        way_out = "free some disk space, or set SPARKLE_HOME to a folder on another disk"
+        verb = "write"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        way_out = "make it writable, or set SPARKLE_HOME to a writable folder"
+        verb = "write" if exc.errno == errno.EROFS else "use"
+    else:
+        return None
+    return f"cannot {verb} {exc.filename} ({reason}): {way_out}"
+
+
+def _database_path() -> Path:
+    from sparkle_motion.config import get_settings
+    from sparkle_motion.workspace import DB_FILENAME
+
+    try:
+        return Path(get_settings().home).expanduser().resolve() / DB_FILENAME
+    except Exception:  # the settings themselves are broken: still name the file
+        return Path("$SPARKLE_HOME") / DB_FILENAME
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn errors into one red line and an exit code (a traceback only with --debug)."""
@@ -64,7 +116,7 @@ def _user_errors() -> Iterator[None]:
         if _state["debug"]:
             err.print_exception()
         label = "[yellow]stopped:[/yellow]" if exc.exit_code == 130 else "[red]error:[/red]"
-        err.print(f"{label} {exc}", markup=True)
+        err.print(f"{label} {_safe(exc)}", markup=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")
@@ -74,9 +126,13 @@ def _user_errors() -> Iterator[None]:
     except Exception as exc:  # a bug: still one line, the traceback is a flag away
         if _state["debug"]:
             err.print_exception()
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        known = _environment_error(exc)
+        if known is not None:  # a corrupt database, a full or read-only workspace
+            err.print(f"[red]error:[/red] {_safe(_one_line(known))}")
+            raise typer.Exit(1) from None
+        message = _one_line(exc) or type(exc).__name__
         err.print(
-            f"[red]internal error:[/red] {type(exc).__name__}: {message} "
+            f"[red]internal error:[/red] {_safe(type(exc).__name__)}: {_safe(message)} "
             "(run with --debug for the traceback)"
         )
         raise typer.Exit(1) from None
@@ -102,13 +158,116 @@ def main_options(
 ) -> None:
     """Turn one sentence into a finished short movie."""
     _state["debug"] = debug or os.environ.get("SPARKLE_DEBUG") == "1"
+    if not _state["debug"]:
+        # ADK logs a failed callback with its whole traceback before re-raising it; the
+        # error still reaches the person, as one line, through _user_errors.
+        import logging
+
+        logging.getLogger("google_adk").setLevel(logging.CRITICAL)
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all; the temp file beside it never outlives a failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+MOVIE_SUFFIXES = (".mp4", ".mov", ".mkv")
+PLAN_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _check_output(value: str | None) -> Path | None:
+    """The movie path, refused in one line before any work when it cannot become a movie.
+
+    A folder, an empty name, a name that is not a movie (.mp4, .mov, .mkv; so never the plan
+    file), something that is not a regular file, or a folder that cannot be written to.
+    """
+    from sparkle_motion.errors import ConfigError
+
+    if value is None:
+        return None
+    if not value.strip():
+        raise ConfigError("--output is empty: name the movie file, e.g. -o movie.mp4")
+    path = Path(value).expanduser().resolve()
+    shown = _safe(value)
+    if value.endswith(("/", os.sep)) or path.is_dir():
+        raise ConfigError(
+            f"--output {shown} is a folder: name the movie file in it, "
+            f"e.g. -o {_safe(path / 'movie.mp4')}"
+        )
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"--output {shown} is not a regular file: name a movie file instead")
+    if path.suffix.lower() not in MOVIE_SUFFIXES:
+        what = "is an existing file, not a movie" if path.exists() else "is not a movie file name"
+        raise ConfigError(
+            f"--output {shown} {what}: name a new .mp4, .mov or .mkv file, "
+            f"e.g. -o {_safe(path.with_suffix('.mp4').name)}"
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--output {shown}: {_safe(folder)} is a file, not a folder")
+    try:  # the one sure test of "can write here" (permissions, read-only disks, root)
+        import tempfile
+
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(
+            f"--output {shown}: cannot write in {_safe(folder)} "
+            f"({_safe(exc.strerror or exc)}): choose a writable folder"
+        ) from None
+    return path
+
+
+def _on_disk(target: str) -> os.stat_result | None:
+    """What ``target`` names on disk, if anything (an idea usually names nothing)."""
+    if not target.strip():
+        return None
+    try:
+        return os.stat(target)
+    except (OSError, ValueError):  # missing, a name too long, a NUL in an idea
+        return None
+
+
+def _comparable(data: object) -> object:
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if k != "created_at"}
+    return data
+
+
+def _is_edited(plan_file: Path, plan: MoviePlan) -> bool:
+    """True when ``plan_file`` exists and says something else than the planner's plan.
+
+    Content is compared, not bytes, and ``created_at`` is ignored: a plan file the tool
+    wrote for this idea is not an edit, any other content is (a broken file included).
+    """
+    import yaml
+
+    from sparkle_motion.errors import ConfigError, PlanParseError
+    from sparkle_motion.validation import dump_plan, parse_plan_text
+
+    if not os.path.lexists(plan_file):
+        return False
+    if not plan_file.is_file():
+        raise ConfigError(
+            f"{_safe(plan_file)} is in the way of the plan file and is not a file: "
+            "move it, or choose another --output"
+        )
+    try:
+        theirs = parse_plan_text(plan_file.read_bytes(), fmt="yaml", source=plan_file.name)
+    except PlanParseError:
+        return True
+    ours = yaml.safe_load(dump_plan(plan))
+    return _comparable(theirs) != _comparable(ours)
 
 
 def _plan_summary(plan: MoviePlan) -> str:
@@ -157,9 +316,15 @@ def plan(
     Example: sparkle-motion plan "a lighthouse keeper befriends a whale" -o plan.yaml
     """
     with _user_errors():
+        from sparkle_motion.errors import ConfigError
         from sparkle_motion.script_agent import generate_plan
         from sparkle_motion.validation import dump_plan
 
+        if output is not None and (output.is_dir() or (output.exists() and not output.is_file())):
+            raise ConfigError(
+                f"--output {_safe(output)} is a folder or not a regular file: "
+                "name the plan file, e.g. -o plan.yaml"
+            )
         started = time.perf_counter()
         movie = generate_plan(idea, model=model)
         elapsed = time.perf_counter() - started
@@ -167,14 +332,16 @@ def plan(
             "json" if output and output.suffix.lower() == ".json" else "yaml"
         )
         text = dump_plan(movie, kind)
-        summary = f"Planned [bold]{movie.title}[/bold]: {_plan_summary(movie)} ({elapsed:.1f} s)"
+        summary = (
+            f"Planned [bold]{_safe(movie.title)}[/bold]: {_plan_summary(movie)} ({elapsed:.1f} s)"
+        )
         if output is None:
             sys.stdout.write(text)
             err.print(summary)
             return
         _write_atomic(output, text)
         err.print(summary)
-        err.print(f"Wrote {output}  (next: sparkle-motion validate {output})")
+        err.print(f"Wrote {_safe(output)}  (next: sparkle-motion validate {_safe(output)})")
 
 
 @app.command()
@@ -204,11 +371,11 @@ def validate(
             raise
         runtime = sum(e.estimated_runtime_s for e in result.estimates)
         out.print(
-            f"[green]✓[/green] {file} is valid: {_plan_summary(result.plan)}; "
+            f"[green]✓[/green] {_safe(file)} is valid: {_plan_summary(result.plan)}; "
             f"about {runtime:.0f} s to render on the {profile} profile"
         )
         for warning in result.warnings:
-            err.print(f"[yellow]warning:[/yellow] {warning}")
+            err.print(f"[yellow]warning:[/yellow] {_safe(warning)}")
 
 
 class _ProgressView:
@@ -248,7 +415,7 @@ class _ProgressView:
         step = event.step_id or "?"
         message = event.message or ""
         if message == "running" and step not in self.lines:
-            self.lines[step] = self.progress.add_task(f"  {step}", total=1)
+            self.lines[step] = self.progress.add_task(f"  {_safe(step)}", total=1)
         elif message in ("succeeded", "cached", "failed", "skipped"):
             if message in self.counts:
                 self.counts[message] += 1
@@ -257,13 +424,13 @@ class _ProgressView:
                 self.progress.remove_task(task)
             self.progress.advance(self.overall)
             if message in ("failed", "skipped"):
-                self.progress.console.print(f"[red]{message}:[/red] {step}")
+                self.progress.console.print(f"[red]{message}:[/red] {_safe(step)}")
         elif step == "assemble" and step in self.lines:
             fraction = event.progress
             self.progress.update(
                 self.lines[step],
                 completed=fraction,
-                description=f"  assemble: {message}",
+                description=f"  assemble: {_safe(message)}",
             )
 
 
@@ -277,8 +444,8 @@ def _slug(text: str) -> str:
 def _finish(result: RunResult) -> None:
     run_id = result.run_id
     if result.status != "succeeded":
-        err.print(f"[red]error:[/red] run {run_id} failed: {result.summary}")
-        err.print(f"Fix the cause, then finish it with: sparkle-motion resume {run_id}")
+        err.print(f"[red]error:[/red] run {_safe(run_id)} failed: {_safe(result.summary)}")
+        err.print(f"Fix the cause, then finish it with: sparkle-motion resume {_safe(run_id)}")
         raise typer.Exit(1)
     from sparkle_motion.production_agent import movie_path
 
@@ -293,8 +460,10 @@ def _finish(result: RunResult) -> None:
         details.append(f"{meta['width']}x{meta['height']}")
     details.append(f"{len(records)} steps" + (f", {cached} from cache" if cached else ""))
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}")
-    out.print(f"[green]✓[/green] Movie: {path} ({', '.join(details)}) · run {run_id}")
+        err.print(f"[yellow]warning:[/yellow] {_safe(warning)}")
+    out.print(
+        f"[green]✓[/green] Movie: {_safe(path)} ({_safe(', '.join(details))}) · run {_safe(run_id)}"
+    )
 
 
 @app.command()
@@ -306,8 +475,12 @@ def run(
         ),
     ],
     output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", help="Where to write the movie; default: <title>.mp4."),
+        str | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where to write the movie (.mp4, .mov, .mkv); default: <title>.mp4.",
+        ),
     ] = None,
     dry: Annotated[
         bool, typer.Option("--dry", help="Validate and estimate only; render nothing.")
@@ -328,6 +501,13 @@ def run(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Planner model when TARGET is an idea.")
     ] = None,
+    replan: Annotated[
+        bool,
+        typer.Option(
+            "--replan",
+            help="Plan the idea again, replacing the plan file beside the movie even if edited.",
+        ),
+    ] = False,
 ) -> None:
     """Make a movie from an idea or a plan file.
 
@@ -335,40 +515,66 @@ def run(
     an unchanged plan again is instant and an edited plan redoes only what changed.
     Examples: sparkle-motion run "a lighthouse keeper befriends a whale" -o movie.mp4 ;
     sparkle-motion run plan.yaml --profile fixture --dry
+
+    An idea's plan is written beside the movie (movie.plan.yaml) for you to edit; running
+    the idea again runs your edited plan, and --replan plans it afresh.
     """
     with _user_errors():
-        from sparkle_motion.errors import PlanParseError
+        import stat
+
+        from sparkle_motion.errors import PlanError, PlanParseError
         from sparkle_motion.production_agent import execute_plan, run_plan
         from sparkle_motion.providers import parse_overrides
         from sparkle_motion.validation import dump_plan, load_plan_file
 
         overrides = parse_overrides(provider)
+        movie = _check_output(output)  # before any planning or rendering
         path = Path(target)
-        is_file = path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file()
+        on_disk = _on_disk(target)
+        if on_disk is not None and not stat.S_ISREG(on_disk.st_mode):
+            kind = "a folder" if stat.S_ISDIR(on_disk.st_mode) else "not a regular file"
+            raise PlanParseError(
+                f"{_safe(target)} is not a plan file ({kind}): give a .yaml, .yml or .json "
+                "plan, or an idea in quotes"
+            )
+        is_file = path.suffix.lower() in PLAN_SUFFIXES or on_disk is not None
         planned: MoviePlan | PlanValidation
         if is_file:
-            if not path.is_file():
-                raise PlanParseError(f"{target} does not exist or is not a file")
+            if on_disk is None:
+                raise PlanParseError(f"{_safe(target)} does not exist or is not a file")
             planned = load_plan_file(path, profile=profile)  # validated once, here
             plan = planned.plan
         else:
             from sparkle_motion.script_agent import generate_plan
 
             plan = planned = generate_plan(target, model=model)  # run_plan validates it
+            beside = movie or Path(f"{_slug(plan.title)}.mp4").resolve()
+            plan_file = beside.with_suffix(".plan.yaml")
+            if not replan and _is_edited(plan_file, plan):
+                try:
+                    planned = load_plan_file(plan_file, profile=profile)
+                except PlanError as exc:
+                    exc.message = f"{plan_file.name}: {exc.message}"
+                    exc.hint = exc.hint or "your edited plan: fix it, or plan again with --replan"
+                    raise
+                plan = planned.plan
+                err.print(f"Using your edited plan {_safe(plan_file)} (plan again with --replan)")
+            elif not dry:
+                _check_output(str(beside))  # the default movie path, before the plan file
+                _write_atomic(plan_file, dump_plan(plan))
+                err.print(
+                    f"Plan: {_safe(plan_file)}  "
+                    f"(edit it and run it again: sparkle-motion run {_safe(plan_file)})"
+                )
+            movie = movie or beside
         if dry:
             report = execute_plan(planned, mode="dry", profile=profile, providers=overrides)
             _print_dry_report(report)  # type: ignore[arg-type]
             return
-        output = (output or Path(f"{_slug(plan.title)}.mp4")).resolve()
-        if not is_file:
-            plan_file = output.with_suffix(".plan.yaml")
-            _write_atomic(plan_file, dump_plan(plan))
-            err.print(
-                f"Plan: {plan_file}  (edit it and run it again: sparkle-motion run {plan_file})"
-            )
+        movie = movie or _check_output(f"{_slug(plan.title)}.mp4")
         with _ProgressView(total=len(plan.steps) + 1) as view:
             result = run_plan(
-                planned, profile=profile, providers=overrides, output=output, on_progress=view
+                planned, profile=profile, providers=overrides, output=movie, on_progress=view
             )
         _finish(result)
 
@@ -376,15 +582,15 @@ def run(
 def _print_dry_report(report: SimulationReport) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Dry run of plan {report.plan_id}", title_justify="left")
+    table = Table(title=f"Dry run of plan {_safe(report.plan_id)}", title_justify="left")
     for column in ("step", "type", "provider", "needs", "est. time", "GPU MiB"):
         table.add_column(column)
     for s in report.steps:
         table.add_row(
-            s.step_id,
-            s.step_type,
-            s.provider,
-            ", ".join(s.depends_on) or "-",
+            _safe(s.step_id),
+            _safe(s.step_type),
+            _safe(s.provider),
+            _safe(", ".join(s.depends_on) or "-"),
             f"{s.estimated_runtime_s:.1f} s",
             str(s.estimated_gpu_memory_mb or "-"),
         )
@@ -395,23 +601,24 @@ def _print_dry_report(report: SimulationReport) -> None:
         f"work, {summary['total_estimated_gpu_hours']:.3f} GPU hours; nothing was rendered."
     )
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}")
+        err.print(f"[yellow]warning:[/yellow] {_safe(warning)}")
 
 
 @app.command()
 def resume(
     run_id: Annotated[str, typer.Argument(help="The run to finish (see: sparkle-motion status).")],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Where to write the movie.")
+        str | None, typer.Option("-o", "--output", help="Where to write the movie.")
     ] = None,
 ) -> None:
     """Finish a run that was stopped or killed, redoing no finished step."""
     with _user_errors():
         from sparkle_motion.production_agent import resume_run, run_status
 
+        movie = _check_output(output)
         row = run_status(run_id)
         with _ProgressView(total=len(_saved_plan(row)["steps"]) + 1) as view:
-            result = resume_run(run_id, on_progress=view, output=output)
+            result = resume_run(run_id, on_progress=view, output=movie)
         _finish(result)
 
 
@@ -447,12 +654,15 @@ def status(
             for row in rows:
                 started = datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M")
                 title = _saved_plan(row).get("title", "")
-                table.add_row(row["run_id"], row["status"], title, started, row["summary"] or "")
+                table.add_row(
+                    _safe(row["run_id"]), _safe(row["status"]), _safe(title), started,
+                    _safe(row["summary"] or ""),
+                )  # fmt: skip
             out.print(table)
             return
         info = run_status(run_id)
         state = "running (live)" if info["live"] else info["status"]
-        out.print(f"run {run_id}: {state} — {info['summary'] or ''}")
+        out.print(f"run {_safe(run_id)}: {_safe(state)} — {_safe(info['summary'] or '')}")
         table = Table()
         for column in ("step", "type", "status", "attempts", "time", "artifact / error"):
             table.add_column(column)
@@ -461,7 +671,10 @@ def status(
             if r.cache_hit:
                 detail = "(cached) " + detail
             took = f"{r.duration_s:.1f} s" if r.duration_s is not None else ""
-            table.add_row(r.step_id, r.step_type, r.status, str(r.attempts), took, detail)
+            table.add_row(
+                _safe(r.step_id), _safe(r.step_type), _safe(r.status), str(r.attempts), took,
+                _safe(detail),
+            )  # fmt: skip
         out.print(table)
 
 
@@ -485,7 +698,12 @@ def voices(
         for v in list_available_voices(provider):
             about = catalog.voices[v.voice_id].description or v.display_name
             langs = ", ".join(v.language_codes[:4]) + ("…" if len(v.language_codes) > 4 else "")
-            table.add_row(v.voice_id, v.provider, v.provider_voice_id or "", langs, about)
+            table.add_row(
+                *(
+                    _safe(x)
+                    for x in (v.voice_id, v.provider, v.provider_voice_id or "", langs, about)
+                )
+            )
         out.print(table)
 
 
@@ -515,8 +733,8 @@ def review(
                 table.add_column(column)
             for r in pending:
                 table.add_row(
-                    str(r["id"]), r["run_id"] or "", r["step_id"] or "", r["reason"],
-                    r["artifact_uri"] or "",
+                    str(r["id"]), _safe(r["run_id"] or ""), _safe(r["step_id"] or ""),
+                    _safe(r["reason"]), _safe(r["artifact_uri"] or ""),
                 )  # fmt: skip
             out.print(table)
             return

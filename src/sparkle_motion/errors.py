@@ -126,6 +126,13 @@ class ConfigError(SparkleError):
     exit_code = 2
 
 
+class WorkspaceError(SparkleError):
+    """The workspace (``SPARKLE_HOME``) or its database cannot be used: corrupt, read-only, full."""
+
+    code = "workspace_error"
+    exit_code = 1
+
+
 class MissingDependencyError(SparkleError):
     """A provider needs a package, weights or credentials that are not here."""
 

@@ -34,6 +34,7 @@ from sparkle_motion.errors import (
 from sparkle_motion.planner.models import is_deterministic, model_name
 from sparkle_motion.policy import check_text
 from sparkle_motion.types import MoviePlan
+from sparkle_motion.utils.terminal import one_line
 
 APP_NAME = "sparkle_motion"
 DRAFT_STATE_KEY = "plan_draft"
@@ -60,7 +61,8 @@ def clean_idea_text(prompt: str) -> str:
     """The idea as one line; an empty one is refused (PlanSchemaError naming ``idea``)."""
     if not isinstance(prompt, str):
         raise PlanSchemaError("must be text", field="idea")
-    idea = " ".join(prompt.split())
+    # An idea becomes the plan's title and is echoed to terminals: no escape sequences.
+    idea = " ".join(one_line(prompt).split())
     if not idea or not any(ch.isalnum() for ch in idea):
         raise PlanSchemaError(
             "is empty: describe the movie in a sentence, e.g. "

@@ -29,6 +29,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from sparkle_motion.utils.terminal import one_line, strip_control
+
 STEP_REF_PREFIX = "step:"
 STEP_TYPES = ("image", "tts", "video", "lipsync", "custom")
 VISUAL_STEP_TYPES = ("image", "video", "lipsync")
@@ -144,7 +146,23 @@ def _multiple_of_8(value: int) -> int:
 Dimension = Annotated[int, Field(ge=64, le=4096), AfterValidator(_multiple_of_8)]
 Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-ShortText = Annotated[str, Field(max_length=200)]
+
+
+def _title_text(value: str) -> str:
+    """A title is one line of display text: no escape sequences, no control characters."""
+    cleaned = one_line(value)
+    if value and not cleaned:
+        raise _err("bad_title", "has nothing but control characters")
+    return cleaned
+
+
+def _free_text(value: str) -> str:
+    """Narration, prompts, descriptions: line breaks and tabs kept, escape sequences not."""
+    return strip_control(value, keep="\t\n")
+
+
+ShortText = Annotated[str, Field(max_length=200), AfterValidator(_title_text)]
+FreeText = Annotated[str, AfterValidator(_free_text)]
 
 
 def is_step_ref(value: Any) -> bool:
@@ -340,7 +358,7 @@ class _StepBase(_Model):
 
 class ImageStep(_StepBase):
     type: Literal["image"]
-    prompt: Annotated[str, Field(min_length=1)]
+    prompt: Annotated[FreeText, Field(min_length=1)]
     count: Annotated[int, Field(ge=1, le=64)] = 1
     opts: ImagesOpts = Field(default_factory=ImagesOpts)
 
@@ -360,7 +378,7 @@ class ImageStep(_StepBase):
 
 class TTSStep(_StepBase):
     type: Literal["tts"]
-    text: Annotated[str, Field(min_length=1)]
+    text: Annotated[FreeText, Field(min_length=1)]
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     opts: TTSOpts = Field(default_factory=TTSOpts)
 
@@ -371,7 +389,7 @@ class TTSStep(_StepBase):
 
 class VideoStep(_StepBase):
     type: Literal["video"]
-    prompt: str = ""
+    prompt: FreeText = ""
     start_frames: list[PlanPath] = Field(default_factory=list)
     end_frames: list[PlanPath] = Field(default_factory=list)
     opts: VideoOpts = Field(default_factory=VideoOpts)
@@ -491,8 +509,8 @@ class MoviePlan(_Model):
     id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
         None, description="Plan id; derived from the content (uuid5) when omitted."
     )
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str | None = None
+    title: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_title_text)]
+    description: FreeText | None = None
     created_by: ShortText | None = None
     created_at: datetime | None = Field(None, description="ISO 8601; filled in when omitted.")
     steps: Annotated[list[Step], Field(min_length=1)]

@@ -91,7 +91,12 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
     return memo[id(root)]
 
 
-def _yaml_error_line(exc: yaml.YAMLError) -> str:
+def _yaml_error_line(exc: yaml.YAMLError, text: str = "") -> str:
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return f"line {line}, column {column}: character #x{char:04x} is not allowed in YAML"
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -139,7 +144,13 @@ def parse_plan_text(
                 raise PlanParseError(
                     f"{source} is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
                 ) from None
-        loader = _CappedYamlLoader(text, settings.max_yaml_aliases, settings.max_yaml_nodes)
+        try:
+            # The reader checks every character as it is built: a NUL byte or another
+            # character YAML does not allow raises here, a parse error like any other.
+            loader = _CappedYamlLoader(text, settings.max_yaml_aliases, settings.max_yaml_nodes)
+        except yaml.YAMLError as exc:
+            message = _yaml_error_line(exc, text)
+            raise PlanParseError(f"{source} is not valid YAML: {message}") from None
         try:
             node = loader.get_single_node()
             if node is None:

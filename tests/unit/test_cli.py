@@ -150,3 +150,166 @@ def test_review_lists_and_decides(tmp_path: Path) -> None:
     decided = cli("review", request_id, "--reject", env=env)
     assert decided.returncode == 0 and "rejected" in decided.stdout
     assert "Nothing is waiting" in cli("review", env=env).stdout
+
+
+HOSTILE = "\x1b]0;PWNED\x07\x1b[2J Title"
+
+
+def test_rerunning_an_idea_runs_the_edited_plan(tmp_path: Path) -> None:
+    idea, movie = "a fox befriends an owl", tmp_path / "movie.mp4"
+    plan_file = tmp_path / "movie.plan.yaml"
+    # the plan file as the tool writes it (`run` writes the same, then renders 21 steps)
+    assert cli("plan", idea, "-o", str(plan_file)).returncode == 0
+    same = cli("run", idea, "--profile", "fixture", "-o", str(movie), "--dry")
+    assert same.returncode == 0 and "edited plan" not in same.stderr  # the planner's: no edit
+    assert "21 steps" in same.stdout
+
+    data = yaml.safe_load(plan_file.read_text())
+    data["title"] = "My own fox"
+    data["created_at"] = "2020-01-01T00:00:00Z"
+    data["steps"] = data["steps"][:3]  # scene 1 only: picture, shot, narration
+    data["steps"][1]["opts"]["num_frames"] = 24
+    data["steps"][2]["text"] = "Zebras never edit plans."
+    plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    edited = plan_file.read_text()
+
+    result = cli("run", idea, "--profile", "fixture", "-o", str(movie))
+    assert result.returncode == 0, result.stderr
+    assert f"Using your edited plan {plan_file} (plan again with --replan)" in result.stderr
+    assert plan_file.read_text() == edited  # kept, byte for byte
+    assert "Zebras never edit plans." in movie.with_suffix(".srt").read_text()  # and used
+    assert "My own fox" in cli("status").stdout
+
+    replanned = cli("run", idea, "--profile", "fixture", "-o", str(movie), "--replan", "--dry")
+    assert replanned.returncode == 0, replanned.stderr
+    assert "edited plan" not in replanned.stderr and "21 steps" in replanned.stdout
+    assert plan_file.read_text() == edited  # a dry run writes nothing
+
+
+@pytest.mark.parametrize(
+    ("output", "needle"),
+    [
+        ("", "--output is empty"),
+        (".", "is a folder"),
+        ("{tmp}/", "is a folder"),
+        ("{tmp}/plan.yaml", "not a movie"),
+        ("{tmp}/notes.txt", "not a movie"),
+        ("{tmp}/notes.txt/movie.mp4", "is a file, not a folder"),
+        ("{tmp}/pipe.mp4", "not a regular file"),  # a FIFO; never /dev/null, which old
+        # code run as root replaced with the movie
+        ("/sys/movie.mp4", "cannot write in /sys"),
+    ],
+)
+def test_bad_output_is_refused_before_any_work(tmp_path: Path, output: str, needle: str) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("title: Demo\nsteps:\n  - {id: say, type: tts, text: The sea is calm.}\n")
+    (tmp_path / "notes.txt").write_text("mine")
+    os.mkfifo(tmp_path / "pipe.mp4")
+
+    def files() -> dict[str, bytes | None]:
+        return {p.name: p.read_bytes() if p.is_file() else None for p in tmp_path.iterdir()}
+
+    before = files()
+    home = tmp_path / "sparkle-home"
+    for target in (str(plan), "a fox befriends an owl"):
+        result = cli("run", target, "--profile", "fixture", "-o", output.format(tmp=tmp_path),
+                     cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: --output"), lines
+        assert needle in lines[0]
+        assert files() == before  # nothing written
+        assert not home.exists() or not list((home / "runs").iterdir())  # nothing planned or run
+
+
+def test_failed_copy_leaves_no_temp_file(tmp_path: Path) -> None:
+    from sparkle_motion.production.runs import copy_atomic
+
+    src, dest = tmp_path / "made.mp4", tmp_path / "out" / "movie.mp4"
+    src.write_bytes(b"movie" * 1000)
+    (dest / "in-the-way").mkdir(parents=True)  # the copy is made, the rename fails
+    with pytest.raises(OSError):
+        copy_atomic(src, dest)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["movie.mp4"]
+
+
+def test_terminal_escapes_never_reach_the_terminal(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        yaml.safe_dump({"title": HOSTILE, "steps": [{"id": "say", "type": "tts", "text": "Hi."}]})
+    )
+    assert (
+        "\\e]0;PWNED" in plan.read_text()
+        or "\\x1b" in plan.read_text()
+        or "\x1b" not in plan.read_text()
+    )
+    assert load_plan_file(plan).plan.title == "Title"
+    result = cli("run", str(plan), "--profile", "fixture", "-o", str(tmp_path / "m.mp4"))
+    assert result.returncode == 0, result.stderr
+    for args in (("status",), ("run", str(plan), "--profile", "fixture", "--dry"),
+                 ("validate", str(plan)), ("plan", HOSTILE + " a fox meets an owl")):  # fmt: skip
+        shown = cli(*args)
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout + shown.stderr and "\x07" not in shown.stderr
+    # data that reaches a print with an escape in it is shown, not obeyed
+    odd = tmp_path / f"{HOSTILE}.yaml"
+    odd.write_text(plan.read_text())
+    for args in (("validate", str(odd)), ("run", f"missing{HOSTILE}.yaml")):
+        shown = cli(*args)
+        assert "\x1b" not in shown.stdout + shown.stderr and "\x07" not in shown.stderr
+        assert "\\x1b]0;PWNED" in shown.stdout + shown.stderr
+
+
+@pytest.mark.parametrize(
+    "content", [b"title: a\x00b\nsteps: []\n", b"title: T\x1b[2J\nsteps: []\n"]
+)
+def test_a_nul_byte_in_yaml_is_a_parse_error(tmp_path: Path, content: bytes) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_bytes(content)
+    for args in (("validate", str(plan)), ("run", str(plan), "--profile", "fixture", "--dry")):
+        result = cli(*args)
+        assert result.returncode == 3, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and "not valid YAML" in lines[0]
+
+
+@pytest.mark.parametrize("target", ["{tmp}", "{tmp}/plans/", "/dev/null"])
+def test_a_target_on_disk_that_is_no_plan_file_is_not_an_idea(tmp_path: Path, target: str) -> None:
+    (tmp_path / "plans").mkdir()
+    result = cli("run", target.format(tmp=tmp_path), "--profile", "fixture", "--dry")
+    assert result.returncode == 3, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a plan file" in lines[0], lines
+    assert "Dry run" not in result.stdout
+
+
+def test_a_corrupt_database_is_one_line_naming_the_file(sparkle_home: Path) -> None:
+    sparkle_home.mkdir(parents=True)
+    db = sparkle_home / "sparkle.db"
+    db.write_bytes(b"this is not a database, not at all" * 100)
+    for args in (("status",), ("run", "a fox befriends an owl", "--profile", "fixture", "--dry")):
+        result = cli(*args)
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"error: cannot open the workspace database {db}")
+        assert "SPARKLE_HOME" in lines[0] and "internal error" not in lines[0]
+
+
+def test_an_unwritable_workspace_is_one_line_without_a_traceback(sparkle_home: Path) -> None:
+    assert cli("status").returncode == 0  # the workspace exists
+    llm = sparkle_home / "llm"
+    llm.rmdir()
+    llm.symlink_to("/sys")  # a folder nobody can write in: raw planner replies cannot be kept
+    result = cli("plan", "a fox befriends an owl")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot use {llm}/"), lines
+    assert "SPARKLE_HOME" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_plan_output_that_is_a_folder_is_refused(tmp_path: Path) -> None:
+    result = cli("plan", "a fox befriends an owl", "-o", str(tmp_path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --output") and "folder" in lines[0]

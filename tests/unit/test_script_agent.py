@@ -207,3 +207,13 @@ def test_an_invented_voice_falls_back_to_the_narrator(canned_llm) -> None:
     plan = generate_plan("a fox befriends an owl", model=canned_llm.make(json.dumps(draft)))
     voices = [s.voice.id for s in plan.steps if s.type == "tts"]
     assert voices == ["narrator", "emma"]
+
+
+def test_ideas_lose_terminal_escapes() -> None:
+    from sparkle_motion.script_agent import clean_idea_text
+
+    assert clean_idea_text("\x1b]0;PWNED\x07\x1b[2J a fox\tmeets\x9b2J an owl\x00") == (
+        "a fox meets an owl"
+    )
+    plan = generate_plan("\x1b]0;PWNED\x07 a fox meets an owl\x1b[2J")
+    assert "\\x1b" not in repr(plan.model_dump()) and "PWNED" not in plan.title

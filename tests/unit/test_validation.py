@@ -306,3 +306,36 @@ def test_narration_before_its_picture_is_warned() -> None:
     result = validate_plan(plan(TTS, IMG))
     assert any("title card" in w for w in result.warnings)
     assert not any("title card" in w for w in validate_plan(plan(IMG, TTS)).warnings)
+
+
+@pytest.mark.parametrize("bad", ["title: a\x00b\nsteps: []\n", "title: T\nsteps:\n  - \x07\n"])
+def test_a_character_yaml_refuses_is_a_parse_error(bad: str) -> None:
+    with pytest.raises(PlanParseError, match=r"line \d+, column \d+: character #x"):
+        parse_plan_text(bad)
+    with pytest.raises(PlanParseError, match="not valid YAML"):
+        parse_plan_text(bad.encode())
+
+
+def test_titles_and_narration_lose_terminal_escapes() -> None:
+    hostile = "\x1b]0;PWNED\x07\x1b[2J Title"
+    data = plan(
+        {
+            "id": "say",
+            "type": "tts",
+            "title": hostile,
+            "text": "Line one\n\tline\x1b[31m two\x9b2J",
+        },
+        {"id": "pic", "type": "image", "prompt": "a calm sea", "opts": {"scene": "s\x1b[2Jea"}},
+        title=hostile,
+        description="About\x1b]0;x\x07 this\nmovie",
+    )
+    result = validate_plan(json.dumps(data), base_dir=Path("."))
+    movie = result.plan
+    assert movie.title == "Title"
+    say, pic = movie.steps
+    assert say.title == "Title" and say.text == "Line one\n\tline two"
+    assert pic.scene == "sea" and movie.description == "About this\nmovie"
+    with pytest.raises(PlanSchemaError, match="title"):
+        validate_plan(
+            json.dumps(plan({"type": "tts", "text": "hi"}, title="\x1b[2J")), base_dir=Path(".")
+        )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sparkle_motion.db.sqlite import ensure_schema, get_conn
+from sparkle_motion.errors import WorkspaceError
 from sparkle_motion.types import StepExecutionRecord
 from sparkle_motion.utils.seal import Seal
 
@@ -359,5 +360,18 @@ def get_store(settings: Any = None) -> Store:
     with _STORES_LOCK:
         store = _STORES.get(path)
         if store is None:
-            store = _STORES[path] = Store(path)
+            try:
+                store = Store(path)
+            except (sqlite3.Error, OSError) as exc:
+                raise database_error(path, exc) from exc
+            _STORES[path] = store
         return store
+
+
+def database_error(path: Path, exc: BaseException) -> WorkspaceError:
+    """One line naming the database file, what is wrong with it and the way out."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return WorkspaceError(
+        f"cannot open the workspace database {path} ({reason}): move it aside, "
+        "or set SPARKLE_HOME to another folder"
+    )

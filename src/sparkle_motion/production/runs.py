@@ -237,8 +237,16 @@ def run_status(
 
 
 def copy_atomic(src: Path, dest: Path) -> None:
-    """Copy a finished file where the user asked for it, never leaving half a file there."""
+    """Copy a finished file where the user asked for it, never leaving half a file there.
+
+    The temp file lives beside ``dest`` (same filesystem, so the rename is atomic) and is
+    removed on any failure, Ctrl-C included.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.part{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
