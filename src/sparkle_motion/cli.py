@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -50,7 +50,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False}
 
 
 class PlanFormat(StrEnum):
@@ -117,6 +117,7 @@ def _user_errors() -> Iterator[None]:
             err.print_exception()
         label = "[yellow]stopped:[/yellow]" if exc.exit_code == 130 else "[red]error:[/red]"
         err.print(f"{label} {_safe(exc)}", markup=True)
+        _state["said_stopped"] = exc.exit_code == 130
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")
@@ -136,6 +137,71 @@ def _user_errors() -> Iterator[None]:
             "(run with --debug for the traceback)"
         )
         raise typer.Exit(1) from None
+
+
+# Ctrl-C stops a run at once: the run records itself interrupted and says how to resume.
+# A render thread may still be finishing a frame or an encode, and Python waits for such
+# threads before it exits; past this grace the process ends anyway, its children killed.
+CTRL_C_GRACE_S = 1.2
+
+
+class _CtrlC:
+    """While a run renders: the first Ctrl-C interrupts it (KeyboardInterrupt, as usual) and
+    arms a timer that ends the process if it has not ended within :data:`CTRL_C_GRACE_S`."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.previous: Any = None
+        self.armed = False
+
+    def __enter__(self) -> _CtrlC:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._interrupt)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        if not self.armed:
+            import threading
+
+            self.armed = True
+            _state["stopping_run"] = self.run_id
+            timer = threading.Timer(CTRL_C_GRACE_S, self._end)
+            timer.daemon = True
+            timer.start()
+        raise KeyboardInterrupt
+
+    def _end(self) -> None:
+        """Still here after the grace: leave the run resumable, nothing of it running."""
+        try:
+            from sparkle_motion.db.store import get_store
+            from sparkle_motion.utils.run_command import kill_recorded_groups
+            from sparkle_motion.workspace import get_workspace
+
+            kill_recorded_groups(get_workspace().run_dir(self.run_id))
+            store = get_store()
+            row = store.get_run(self.run_id)
+            if row and row["status"] == "running" and row["owner_pid"] == os.getpid():
+                store.update_run(self.run_id, status="interrupted", summary="interrupted")
+        except Exception:  # ending now matters more than the bookkeeping: resume cleans up
+            pass
+        if not _state.get("said_stopped"):
+            err.print(
+                f"[yellow]stopped:[/yellow] run {_safe(self.run_id)} interrupted; finish it "
+                f"with: sparkle-motion resume {_safe(self.run_id)}"
+            )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
 
 
 def _version(value: bool) -> None:
@@ -572,9 +638,17 @@ def run(
             _print_dry_report(report)  # type: ignore[arg-type]
             return
         movie = movie or _check_output(f"{_slug(plan.title)}.mp4")
-        with _ProgressView(total=len(plan.steps) + 1) as view:
+        from sparkle_motion.production_agent import new_run_id
+
+        run_id = new_run_id()
+        with _CtrlC(run_id), _ProgressView(total=len(plan.steps) + 1) as view:
             result = run_plan(
-                planned, profile=profile, providers=overrides, output=movie, on_progress=view
+                planned,
+                profile=profile,
+                providers=overrides,
+                output=movie,
+                on_progress=view,
+                run_id=run_id,
             )
         _finish(result)
 
@@ -617,7 +691,7 @@ def resume(
 
         movie = _check_output(output)
         row = run_status(run_id)
-        with _ProgressView(total=len(_saved_plan(row)["steps"]) + 1) as view:
+        with _CtrlC(run_id), _ProgressView(total=len(_saved_plan(row)["steps"]) + 1) as view:
             result = resume_run(run_id, on_progress=view, output=movie)
         _finish(result)
 

@@ -309,3 +309,25 @@ def test_two_resumes_of_one_dead_run_one_wins(tmp_path: Path, sparkle_home: Path
     assert "cannot be resumed" in refusal
     assert Store(sparkle_home / "sparkle.db").get_run(run_id)["status"] == "succeeded"
     assert probe(tmp_path / "movie.mp4").has_audio
+
+
+@pytest.mark.executors("local")
+def test_ctrl_c_gives_the_prompt_back_while_a_step_still_works(
+    tmp_path: Path, sparkle_home: Path
+) -> None:
+    # every fixture step sleeps 30 s: the run must not wait for the one under way
+    plan = write_plan(tmp_path, plan_data(1))
+    proc = cli("run", str(plan), "--profile", "fixture", "-o", str(tmp_path / "m.mp4"),
+               env={"SPARKLE_FIXTURE_DELAY_S": "30"})  # fmt: skip
+    store = Store(sparkle_home / "sparkle.db")
+    _wait_for(lambda: bool(store.list_runs()) and any(
+        r.status == "running" for r in store.step_records(run_id=store.list_runs()[0]["run_id"])
+    ))  # fmt: skip
+    os.killpg(proc.pid, signal.SIGINT)
+    sent = time.monotonic()
+    _out, err = proc.communicate(timeout=25)
+    assert time.monotonic() - sent < 15, "it waited for the 30 s step"
+    run_id = store.list_runs()[0]["run_id"]
+    assert proc.returncode == 130 and f"sparkle-motion resume {run_id}" in err
+    assert err.count("stopped:") == 1 and "Traceback" not in err
+    assert store.get_run(run_id)["status"] == "interrupted"
