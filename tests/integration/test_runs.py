@@ -331,3 +331,36 @@ def test_ctrl_c_gives_the_prompt_back_while_a_step_still_works(
     assert proc.returncode == 130 and f"sparkle-motion resume {run_id}" in err
     assert err.count("stopped:") == 1 and "Traceback" not in err
     assert store.get_run(run_id)["status"] == "interrupted"
+
+
+@pytest.mark.executors("local")
+def test_the_next_run_cleans_what_a_killed_run_left(tmp_path: Path, sparkle_home: Path) -> None:
+    from sparkle_motion.utils.procs import start_token
+
+    plan = write_plan(tmp_path, plan_data(3))
+    proc = cli("run", str(plan), "--profile", "fixture", "-o", str(tmp_path / "movie.mp4"),
+               env={"SPARKLE_FIXTURE_DELAY_S": "0.3", "SPARKLE_CPU_SLOTS": "1"})  # fmt: skip
+    store = Store(sparkle_home / "sparkle.db")
+    _wait_for(lambda: bool(store.list_runs()) and any(
+        r.status == "succeeded" for r in store.step_records(run_id=store.list_runs()[0]["run_id"])
+    ))  # fmt: skip
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    dead = store.list_runs()[0]["run_id"]
+    run_dir = sparkle_home / "runs" / dead
+    # what a render of the dead run would have left: a child still running, a temp file
+    child = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    (run_dir / "pgids").mkdir(parents=True, exist_ok=True)
+    (run_dir / "pgids" / f"pg.{child.pid}.{start_token(child.pid)}").write_text(str(child.pid))
+    (run_dir / "tmp" / "img9").mkdir(parents=True, exist_ok=True)
+    (run_dir / "tmp" / "img9" / "frame.png").write_bytes(b"half")
+    try:
+        other = run_plan(plan_data(1, tag=" other"), profile="fixture")
+        assert other.status == "succeeded"
+        assert child.wait(timeout=10) == -signal.SIGKILL
+        assert not [p for p in (run_dir / "tmp").rglob("*") if p.is_file()]
+        assert store.get_run(dead)["status"] == "interrupted"
+        assert resume_run(dead).status == "succeeded"  # still resumable
+    finally:
+        if child.poll() is None:
+            child.kill()

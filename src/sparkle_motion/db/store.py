@@ -206,6 +206,10 @@ class Store:
         with self.connect() as conn:
             conn.execute(f"UPDATE runs SET {cols} WHERE run_id=?", (*fields.values(), run_id))
 
+    def runs_with_status(self, status: str) -> list[dict[str, Any]]:
+        """Every run whose recorded status is ``status`` (e.g. the ``running`` ones)."""
+        return self._select("runs", {"status": status}, order="created_at")
+
     def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         with self.connect() as conn:
             rows = conn.execute(

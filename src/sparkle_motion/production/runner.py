@@ -315,6 +315,7 @@ class Runner:
             self.plan.to_json_dict(), self.profile, self.providers,
             self.validation.base_dir, self.output,
         )  # fmt: skip
+        runs.sweep_dead_runs(self.store, self.settings, self.ws, keep=self.run_id)
         runs.open_run_row(
             self.store, self.run_id, self.plan.id, payload, self.profile, resumed=self.resumed
         )

@@ -36,6 +36,7 @@ from sparkle_motion.db.store import Store
 from sparkle_motion.errors import RunStateError
 from sparkle_motion.utils.procs import is_same_process, pid_exists, proc_available, start_token
 from sparkle_motion.utils.run_command import kill_recorded_groups
+from sparkle_motion.workspace import Workspace
 
 # another live run may be publishing: its temp files younger than this are spared
 _SPARE_RECENT_S = 600
@@ -211,6 +212,30 @@ def clean_dead_run(
     cleaned = {"killed_process_groups": killed, "removed_files": removed}
     write_memory_event("run_cleanup", cleaned, plan_id=plan_id, run_id=run_id)
     return cleaned
+
+
+def sweep_dead_runs(
+    store: Store, settings: Settings, ws: Workspace, *, keep: str | None = None
+) -> list[str]:
+    """What runs that died left in this workspace (child processes, temp files) goes when
+    the next run starts here. Each such run is claimed first (so a resume starting at the
+    same moment keeps it), cleaned, and recorded ``interrupted``: still resumable."""
+    swept = []
+    for row in store.runs_with_status("running"):
+        if row["run_id"] == keep or run_is_live(row, settings):
+            continue
+        try:
+            claim_run(store, row)
+        except RunStateError:  # a resume took it over just now
+            continue
+        segments = ws.root / "cache" / "segments"
+        clean_dead_run(row["run_id"], row["plan_id"], ws.run_dir(row["run_id"]), ws.tmp, segments)
+        store.update_run(
+            row["run_id"], status="interrupted",
+            summary=f"its process died; finish it with: sparkle-motion resume {row['run_id']}",
+        )  # fmt: skip
+        swept.append(row["run_id"])
+    return swept
 
 
 def shown_run(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
