@@ -432,3 +432,22 @@ def test_a_dead_runs_old_work_folders_and_segment_parts_are_swept(tmp_path: Path
     assert cleaned["removed_files"] == 2
     assert not old_dir.exists() and not old_part.exists()
     assert new_dir.is_dir() and new_part.is_file() and kept.is_file()
+
+
+@IN_PROCESS
+def test_a_run_sweeps_old_temp_files_of_the_workspace(
+    sparkle_home: Path, no_assembly: list
+) -> None:
+    import os
+
+    tmp = sparkle_home / "tmp"
+    (tmp / "assemble-old").mkdir(parents=True)
+    old_files = [tmp / "publish-1.part", tmp / "assemble-old" / "mix.wav"]
+    young = tmp / "publish-2.part"
+    for path in [*old_files, young]:
+        path.write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    for path in [*old_files, tmp / "assemble-old"]:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    assert run_plan(small_plan(1), profile="fixture").status == "succeeded"
+    assert not any(p.exists() for p in old_files) and young.exists()

@@ -178,6 +178,27 @@ def _file_count(path: Path) -> int:
     return sum(1 for p in path.rglob("*") if p.is_file()) if path.is_dir() else 1
 
 
+def sweep_old_temp(ws_tmp: Path, segments_dir: Path | None = None) -> int:
+    """Remove workspace-wide temp files (publish parts, ``assemble-*`` work folders,
+    half-written segments) untouched for ``_SPARE_RECENT_S``: they carry no run id, and a
+    live run may still be writing the younger ones. Returns how many files went."""
+    removed = 0
+    cutoff = time.time() - _SPARE_RECENT_S
+    shared = [*ws_tmp.glob("publish-*.part"), *ws_tmp.glob("assemble-*")]
+    if segments_dir is not None:
+        shared += segments_dir.glob(".*.part")
+    for leftover in shared:
+        if _newest_mtime(leftover) >= cutoff:
+            continue
+        count = _file_count(leftover)
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed += count
+    return removed
+
+
 def clean_dead_run(
     run_id: str, plan_id: str, run_dir: Path, ws_tmp: Path, segments_dir: Path | None = None
 ) -> dict[str, int]:
@@ -193,19 +214,7 @@ def clean_dead_run(
     if tmp.exists():
         removed += _file_count(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
-    cutoff = time.time() - _SPARE_RECENT_S
-    shared = [*ws_tmp.glob("publish-*.part"), *ws_tmp.glob("assemble-*")]
-    if segments_dir is not None:
-        shared += segments_dir.glob(".*.part")
-    for leftover in shared:
-        if _newest_mtime(leftover) >= cutoff:
-            continue
-        count = _file_count(leftover)
-        if leftover.is_dir() and not leftover.is_symlink():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
-        removed += count
+    removed += sweep_old_temp(ws_tmp, segments_dir)
     for part in run_dir.glob(".*.part*"):
         part.unlink(missing_ok=True)
         removed += 1
@@ -235,6 +244,7 @@ def sweep_dead_runs(
             summary=f"its process died; finish it with: sparkle-motion resume {row['run_id']}",
         )  # fmt: skip
         swept.append(row["run_id"])
+    sweep_old_temp(ws.tmp, ws.root / "cache" / "segments")
     return swept
 
 
