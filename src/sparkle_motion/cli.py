@@ -183,11 +183,15 @@ class _CtrlC:
     def _end(self) -> None:
         """Still here after the grace: leave the run resumable, nothing of it running."""
         try:
+            import shutil
+
             from sparkle_motion.db.store import get_store
             from sparkle_motion.utils.run_command import kill_recorded_groups
             from sparkle_motion.workspace import get_workspace
 
-            kill_recorded_groups(get_workspace().run_dir(self.run_id))
+            run_dir = get_workspace().run_dir(self.run_id)
+            kill_recorded_groups(run_dir)
+            shutil.rmtree(run_dir / "tmp", ignore_errors=True)  # what the busy thread wrote
             store = get_store()
             row = store.get_run(self.run_id)
             if row and row["status"] == "running" and row["owner_pid"] == os.getpid():

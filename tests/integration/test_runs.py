@@ -331,6 +331,8 @@ def test_ctrl_c_gives_the_prompt_back_while_a_step_still_works(
     assert proc.returncode == 130 and f"sparkle-motion resume {run_id}" in err
     assert err.count("stopped:") == 1 and "Traceback" not in err
     assert store.get_run(run_id)["status"] == "interrupted"
+    tmp = sparkle_home / "runs" / run_id / "tmp"
+    assert not [p for p in tmp.rglob("*") if p.is_file()]  # Ctrl-C cleans its own
 
 
 @pytest.mark.executors("local")

@@ -96,7 +96,7 @@ def test_interrupted_runs_resume_to_the_same_bytes(tmp_path: Path, sparkle_home:
                 assert code == 2 and "still running" in err, (point, code, err)
                 os.killpg(proc.pid, signal.SIGCONT)
         code, err = _finish(proc)
-        if code != 0:
+        if store.get_run(run_id)["status"] != "succeeded":  # else the signal came at exit
             assert code in (-signal.SIGKILL, 130), (point, kind, code, err)
             resumes += 1
             code, err = _finish(cli("resume", run_id, "-o", str(movie), env=env))
