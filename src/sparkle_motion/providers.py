@@ -46,6 +46,22 @@ _BACKENDS: dict[tuple[str, str], str] = {
     ("qa_qwen2vl", "preview"): "sparkle_motion.function_tools.qa_qwen2vl.preview",
     ("tts_chatterbox", "preview"): "sparkle_motion.function_tools.tts_chatterbox.preview",
 }
+# ``id@version`` of each backend (its PROVIDER_ID and VERSION, part of every step's cache
+# key), so that a run whose steps are all cached imports no backend (and none of numpy,
+# Pillow, the storyboard, torch). A test holds this table to the modules' own constants.
+_VERSIONS: dict[tuple[str, str], str] = {
+    ("images_sdxl", "fixture"): "images_sdxl/fixture@1",
+    ("tts_chatterbox", "fixture"): "tts_chatterbox/fixture@1",
+    ("videos_wan", "fixture"): "videos_wan/fixture@4",
+    ("lipsync_wav2lip", "fixture"): "lipsync_wav2lip/fixture@5-3",
+    ("qa_qwen2vl", "fixture"): "qa_qwen2vl/fixture@1",
+    ("images_sdxl", "preview"): "images_sdxl/preview@1",
+    ("images_sdxl", "full"): "images_sdxl/sdxl@1",
+    ("videos_wan", "preview"): "videos_wan/preview@3",
+    ("lipsync_wav2lip", "preview"): "lipsync_wav2lip/preview@3",
+    ("qa_qwen2vl", "preview"): "qa_qwen2vl/preview@1",
+    ("tts_chatterbox", "preview"): "tts_chatterbox/preview@1",
+}
 # packages a backend needs, checked before it is imported
 _REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {
     ("images_sdxl", "full"): ("torch", "diffusers", "transformers"),
@@ -103,6 +119,12 @@ def _installed(package: str) -> bool:
 
 def backend(tool: str, profile: str) -> ModuleType:
     """Import the backend module of ``tool`` under ``profile``, or say what is missing."""
+    return importlib.import_module(_available(tool, profile))
+
+
+def _available(tool: str, profile: str) -> str:
+    """The backend module's name, once what it needs is known to be here (nothing is
+    imported); MissingDependencyError in one line otherwise."""
     module = _BACKENDS.get((tool, profile))
     if module is None:
         built = [p for p in PROFILES if (tool, p) in _BACKENDS]
@@ -116,11 +138,15 @@ def backend(tool: str, profile: str) -> ModuleType:
                 f"{tool} ({profile}) needs the {package} package",
                 hint=_INSTALL_HINT.get(profile),
             )
-    return importlib.import_module(module)
+    return module
 
 
 def provider_version(tool: str, profile: str) -> str:
     """``id@version`` of the backend behind ``tool`` under ``profile`` (part of cache keys)."""
+    known = _VERSIONS.get((tool, profile))
+    if known is not None and _BACKENDS.get((tool, profile)) is not None:
+        _available(tool, profile)
+        return known
     module = backend(tool, profile)
     return f"{module.PROVIDER_ID}@{module.VERSION}"
 
@@ -141,4 +167,4 @@ def check_providers(providers: dict[str, str]) -> None:
         )
     for tool, profile in providers.items():
         if tool != "assemble_ffmpeg":
-            backend(tool, profile)
+            _available(tool, profile)

@@ -95,13 +95,15 @@ def test_interrupted_runs_resume_to_the_same_bytes(tmp_path: Path, sparkle_home:
                 os.killpg(proc.pid, signal.SIGINT)
             else:  # suspended past the heartbeat's staleness: still its owner's run
                 os.killpg(proc.pid, signal.SIGSTOP)
-                time.sleep(1.5)
-                code, err = _finish(cli("resume", run_id, env=env), timeout=60)
-                # (stopped while it was already exiting, a finished run is refused as such)
-                done = store.get_run(run_id)["status"] == "succeeded"
-                refusal = "already finished" if done else "still running"
-                assert code == 2 and refusal in err, (point, code, err)
-                os.killpg(proc.pid, signal.SIGCONT)
+                try:
+                    time.sleep(1.5)
+                    code, err = _finish(cli("resume", run_id, env=env), timeout=60)
+                    # (stopped while it was already exiting: refused as finished)
+                    done = store.get_run(run_id)["status"] == "succeeded"
+                    refusal = "already finished" if done else "still running"
+                    assert code == 2 and refusal in err, (point, code, err)
+                finally:
+                    os.killpg(proc.pid, signal.SIGCONT)
         code, err = _finish(proc)
         if store.get_run(run_id)["status"] != "succeeded":  # else the signal came at exit
             assert code in (-signal.SIGKILL, 130), (point, kind, code, err)

@@ -48,8 +48,32 @@ def ffmpeg_exe() -> str:
 
 @functools.lru_cache(maxsize=4)
 def _version_of(exe: str) -> str:
+    # Asking ffmpeg costs a process start (~30 ms) on every run, even an unchanged re-run
+    # whose cache keys need the version: it is kept in a file named by the binary's path,
+    # size and mtime, so another binary (or an upgraded one) is asked again.
+    import hashlib
+    import tempfile
+
+    stat = os.stat(exe)
+    ident = f"{os.path.realpath(exe)}|{stat.st_size}|{stat.st_mtime_ns}|{os.getuid()}"
+    memo = Path(tempfile.gettempdir()) / (
+        "sparkle-ffmpeg-version-" + hashlib.sha256(ident.encode()).hexdigest()[:16]
+    )
+    try:
+        known = memo.read_text(encoding="utf-8").strip()
+        if known:
+            return known
+    except OSError:
+        pass
     first = run_command([exe, "-hide_banner", "-version"], timeout_s=30).stdout.splitlines()
-    return first[0].removeprefix("ffmpeg version ").split(" ")[0] if first else "unknown"
+    version = first[0].removeprefix("ffmpeg version ").split(" ")[0] if first else "unknown"
+    try:
+        part = memo.with_name(f"{memo.name}.{os.getpid()}.part")
+        part.write_text(version, encoding="utf-8")
+        os.replace(part, memo)
+    except OSError:  # a read-only temp folder: ask again next time
+        pass
+    return version
 
 
 def ffmpeg_version() -> str:
