@@ -98,3 +98,25 @@ def test_claiming_a_run_is_compare_and_set(tmp_path: Path) -> None:
     assert len(wins) == 1
     row = store.get_run("r1")
     assert row["owner_pid"] == 1000 + wins[0] and row["status"] == "running"
+
+
+def test_opening_a_workspace_takes_no_write_lock(tmp_path) -> None:
+    # a run suspended mid-write (Ctrl-Z) holds the write lock: status and resume must still
+    # open the workspace and read it
+    import sqlite3
+    import threading
+
+    from sparkle_motion.db.store import Store
+
+    db = tmp_path / "sparkle.db"
+    Store(db).create_run("r1", "p1", "{}", "fixture")
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("UPDATE runs SET summary = 'busy' WHERE run_id = 'r1'")
+    seen: list = []
+    opener = threading.Thread(target=lambda: seen.append(Store(db).get_run("r1")), daemon=True)
+    opener.start()
+    opener.join(timeout=10)
+    holder.rollback()
+    holder.close()
+    assert seen and seen[0]["run_id"] == "r1", "opening waited for the write lock"

@@ -6,6 +6,7 @@ foreign keys, and a busy timeout so that concurrent writers wait instead of fail
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -128,8 +129,31 @@ def get_conn(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+def _schema_is_current(conn: sqlite3.Connection, ddl: str) -> bool:
+    """Every table and index of ``ddl`` is there, with the run-owner columns: reads only."""
+    wanted = set(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", ddl))
+    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    if not wanted <= have:
+        return False
+    if "runs" in wanted:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        if not set(_RUN_OWNER_COLUMNS) <= columns:
+            return False
+    if "schema_info" in wanted:
+        return (
+            conn.execute("SELECT 1 FROM schema_info WHERE key = 'version'").fetchone() is not None
+        )
+    return True
+
+
 def ensure_schema(conn: sqlite3.Connection, ddl: str = SCHEMA_DDL) -> None:
-    """Create the tables if missing (idempotent) and record the schema version."""
+    """Create the tables if missing (idempotent) and record the schema version.
+
+    A current schema is only read: opening the workspace takes no write lock, so a run that
+    holds one (even one suspended mid-write, Ctrl-Z) does not stop ``status`` or ``resume``
+    from opening it and telling what they can."""
+    if _schema_is_current(conn, ddl):
+        return
     conn.executescript(ddl)
     _migrate_run_ownership(conn)
     conn.execute(

@@ -375,6 +375,12 @@ def get_store(settings: Any = None) -> Store:
 def database_error(path: Path, exc: BaseException) -> WorkspaceError:
     """One line naming the database file, what is wrong with it and the way out."""
     reason = " ".join(str(exc).split()) or type(exc).__name__
+    if "locked" in reason or "busy" in reason:  # nothing is wrong with the file
+        return WorkspaceError(
+            f"the workspace database {path} is held by another sparkle-motion process "
+            "(a suspended one holds it until it goes on): let it finish or continue it "
+            "(fg, or kill -CONT), then try again"
+        )
     return WorkspaceError(
         f"cannot open the workspace database {path} ({reason}): move it aside, "
         "or set SPARKLE_HOME to another folder"
