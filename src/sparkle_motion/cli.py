@@ -380,9 +380,17 @@ def plan(
         PlanFormat | None,
         typer.Option("--format", help="yaml or json; default from the file name."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace --output even when it holds something else (an edit)."
+        ),
+    ] = False,
 ) -> None:
     """Write a MoviePlan for an idea.
 
+    An existing --output is replaced only when it holds this same plan: an edited plan (or
+    any other file) is kept unless --force says otherwise.
     Example: sparkle-motion plan "a lighthouse keeper befriends a whale" -o plan.yaml
     """
     with _user_errors():
@@ -409,6 +417,11 @@ def plan(
             sys.stdout.write(text)
             err.print(summary)
             return
+        if not force and _is_edited(output, movie):
+            raise ConfigError(
+                f"--output {_safe(output)} already holds another plan or file (your edits?): "
+                "name another file, or add --force to replace it"
+            )
         _write_atomic(output, text)
         err.print(summary)
         err.print(f"Wrote {_safe(output)}  (next: sparkle-motion validate {_safe(output)})")

@@ -313,3 +313,18 @@ def test_plan_output_that_is_a_folder_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --output") and "folder" in lines[0]
+
+
+def test_plan_never_replaces_an_edited_file(tmp_path: Path) -> None:
+    target = tmp_path / "plan.yaml"
+    idea = "a lighthouse keeper befriends a whale"
+    assert cli("plan", idea, "-o", str(target)).returncode == 0
+    again = cli("plan", idea, "-o", str(target))  # the same plan again: fine
+    assert again.returncode == 0, again.stderr
+    edited = target.read_text().replace("title: ", "title: My ", 1)
+    target.write_text(edited)
+    refused = cli("plan", idea, "-o", str(target))
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert target.read_text() == edited
+    forced = cli("plan", idea, "-o", str(target), "--force")
+    assert forced.returncode == 0 and target.read_text() != edited
