@@ -244,7 +244,8 @@ def sweep_dead_runs(
             summary=f"its process died; finish it with: sparkle-motion resume {row['run_id']}",
         )  # fmt: skip
         swept.append(row["run_id"])
-    sweep_old_temp(ws.tmp, ws.root / "cache" / "segments")
+    if not swept:  # clean_dead_run swept the workspace's old temp files already
+        sweep_old_temp(ws.tmp, ws.root / "cache" / "segments")
     return swept
 
 

@@ -7,8 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from sparkle_motion.providers import backend
+from sparkle_motion.types import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_NUM_FRAMES, DEFAULT_WIDTH
 
 TOOL = "videos_wan"
+
+
+def clip_shape(opts: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(width, height, fps, frames) a backend renders, the defaults filled in."""
+    return (
+        int(opts.get("width") or DEFAULT_WIDTH),
+        int(opts.get("height") or DEFAULT_HEIGHT),
+        int(opts.get("fps") or DEFAULT_FPS),
+        int(opts.get("num_frames") or DEFAULT_NUM_FRAMES),
+    )
 
 
 def run_wan_inference(

@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 
 from sparkle_motion.function_tools.fixture_support import fixture_delay
 from sparkle_motion.function_tools.images_sdxl.fixture import draw
-from sparkle_motion.types import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_NUM_FRAMES, DEFAULT_WIDTH
+from sparkle_motion.function_tools.videos_wan.entrypoint import clip_shape
 from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpeg_exe
 from sparkle_motion.utils.run_command import run_command
 
@@ -33,14 +33,7 @@ def render(
 ) -> dict:  # fmt: skip
     """Write ``opts['num_frames']`` frames at ``opts['fps']`` to ``out_path`` (MP4)."""
     fixture_delay()
-    width, height = (
-        int(opts.get("width") or DEFAULT_WIDTH),
-        int(opts.get("height") or DEFAULT_HEIGHT),
-    )
-    fps, frames = (
-        int(opts.get("fps") or DEFAULT_FPS),
-        int(opts.get("num_frames") or DEFAULT_NUM_FRAMES),
-    )
+    width, height, fps, frames = clip_shape(opts)
     duration = frames / fps
     pan = not end_frames
     # Fit (and, for a pan, enlarge) the keyframes once here, so ffmpeg only crops per frame.

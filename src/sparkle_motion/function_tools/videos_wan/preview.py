@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from sparkle_motion.types import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_NUM_FRAMES, DEFAULT_WIDTH
+from sparkle_motion.function_tools.videos_wan.entrypoint import clip_shape
 from sparkle_motion.utils import moves
 from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpeg_exe
 from sparkle_motion.utils.run_command import run_command
@@ -47,14 +47,7 @@ def render(
     out_path: Path,
 ) -> dict:  # fmt: skip
     """Write the clip to ``out_path`` (MP4); returns its metadata."""
-    width, height = (
-        int(opts.get("width") or DEFAULT_WIDTH),
-        int(opts.get("height") or DEFAULT_HEIGHT),
-    )
-    fps, frames = (
-        int(opts.get("fps") or DEFAULT_FPS),
-        int(opts.get("num_frames") or DEFAULT_NUM_FRAMES),
-    )
+    width, height, fps, frames = clip_shape(opts)
     seed = int(opts.get("seed") or 0)
     motion = pick_motion(opts.get("motion"), seed, prompt)
     duration = frames / fps
