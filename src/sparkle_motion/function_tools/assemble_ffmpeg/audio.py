@@ -1,10 +1,10 @@
-"""The movie's sound: every narration at its place, one mix, two-pass loudnorm, AAC.
+"""The movie's sound: every narration at its place, one mix, measured, one gain, AAC.
 
 Each WAV starts at its scene's start plus the lead pad (sample-exact, ``adelay``); the mix
 covers the whole movie (silence where nobody speaks) and is exactly as long as the video.
-Pass 1 measures the mix; pass 2 applies loudnorm with the measured values in linear mode (one
-gain, no pumping), resamples back to ``audio_sample_rate`` (loudnorm works at 192 kHz) and
-encodes AAC.
+loudnorm measures the mix; the second pass applies the one gain that reaches the target (no
+pumping, exact arithmetic, so the same mix always gives the same bytes), a brick-wall limiter
+holds the peaks, and the result is encoded AAC.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def build_audio(exe: str, tl: Timeline, opts: AssembleOpts, work: Path, run: Run
     cmd = commands.mix_command(exe, places, total, rate, str(mix))
     run(cmd)
     result.commands.append(cmd)
-    measured: dict[str, float] | None = None
+    gain_db: float | None = None
     if places:
         cmd = commands.loudnorm_pass1_command(exe, str(mix), opts.loudness_lufs)
         figures = commands.parse_loudnorm_json(run(cmd).stderr)
@@ -81,14 +81,10 @@ def build_audio(exe: str, tl: Timeline, opts: AssembleOpts, work: Path, run: Run
         result.measured = figures
         level = figures.get("input_i")
         if isinstance(level, float) and math.isfinite(level) and level > SILENCE_LUFS:
-            measured = {
-                k: float(figures[k])
-                for k in ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")
-            }
-    cmd = commands.loudnorm_pass2_command(exe, str(mix), measured, opts, total, str(out))
-    done = run(cmd)
+            gain_db = commands.normalize_gain_db(opts.loudness_lufs, level)
+            result.normalization = "linear"
+            result.output = {"gain_db": gain_db}
+    cmd = commands.soundtrack_command(exe, str(mix), gain_db, opts, total, str(out))
+    run(cmd)
     result.commands.append(cmd)
-    if measured is not None:
-        result.output = commands.parse_loudnorm_json(done.stderr)
-        result.normalization = str(result.output.get("normalization_type", "unknown"))
     return result

@@ -13,7 +13,6 @@ the transitions cut from its ends agree frame for frame.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -376,21 +375,18 @@ def mix_command(
     ]  # fmt: skip
 
 
-def loudnorm_filter(target: float, measured: dict[str, float] | None = None) -> str:
-    """loudnorm for pass 1 (measure) or, given pass 1's figures, pass 2 (linear gain)."""
-    lra = LOUDNESS_RANGE
-    if measured is not None:
-        # linear mode is kept only if the target range holds the measured one
-        lra = min(50.0, max(LOUDNESS_RANGE, math.ceil(measured["input_lra"] + 1)))
-    f = f"loudnorm=I={_num(target)}:TP={_num(TRUE_PEAK_DB)}:LRA={_num(lra)}"
-    if measured is None:
-        return f + ":print_format=json"
+def loudnorm_filter(target: float) -> str:
+    """loudnorm as a meter: measures the mix and prints its figures as JSON."""
     return (
-        f + f":measured_I={_num(measured['input_i'])}:measured_TP={_num(measured['input_tp'])}"
-        f":measured_LRA={_num(measured['input_lra'])}"
-        f":measured_thresh={_num(measured['input_thresh'])}"
-        f":offset={_num(measured['target_offset'])}:linear=true:print_format=json"
+        f"loudnorm=I={_num(target)}:TP={_num(TRUE_PEAK_DB)}:LRA={_num(LOUDNESS_RANGE)}"
+        ":print_format=json"
     )
+
+
+def normalize_gain_db(target: float, measured_i: float) -> float:
+    """The one gain that brings the measured mix to ``target`` LUFS (rounded to 0.01 dB so
+    the command text, and so the cache key, does not carry float noise)."""
+    return round(target - measured_i, 2)
 
 
 def loudnorm_pass1_command(exe: str, wav: str, target: float) -> list[str]:
@@ -425,25 +421,27 @@ def audio_encode_args(opts: AssembleOpts) -> list[str]:
     ]  # fmt: skip
 
 
-def loudnorm_pass2_command(
+def soundtrack_command(
     exe: str,
     wav: str,
-    measured: dict[str, float] | None,
+    gain_db: float | None,
     opts: AssembleOpts,
     total: int,
     out: str,
 ) -> list[str]:
-    """Normalise (linear gain from pass 1; none for silence), back to the movie's rate and
-    exact length, and encode AAC into ``out`` (.m4a)."""
-    rate = opts.audio_sample_rate
-    # Speech is peaky: where loudnorm cannot reach the target in linear mode the peaks would
-    # pass full scale once AAC is decoded, so a brick-wall limiter holds them under -2 dBFS.
-    tail = (
-        f"aresample={rate},alimiter=limit={PEAK_LIMIT}:attack=5:release=50:level=false,"
+    """Normalise (one gain from pass 1's measurement; none for silence), hold the peaks,
+    pad to the exact length, and encode AAC into ``out`` (.m4a)."""
+    # loudnorm's own second pass leaves linear mode for its dynamic mode whenever the gain
+    # would push the true peak past the target (peaky speech always does), and its dynamic
+    # mode once gave two different outputs for the same input. A plain gain is exact
+    # arithmetic; the brick-wall limiter then holds the peaks under -2 dBFS, room for the
+    # AAC encoder's overshoot.
+    gain = f"volume={_num(gain_db)}dB:precision=double," if gain_db is not None else ""
+    af = (
+        f"{gain}alimiter=limit={PEAK_LIMIT}:attack=5:release=50:level=false,"
         f"apad=whole_len={total},atrim=end_sample={total}"
     )
-    af = f"{loudnorm_filter(opts.loudness_lufs, measured)},{tail}" if measured else tail
     return [
-        *_base(exe)[:-2], "-loglevel", "info", "-nostats", *input_args(wav, "audio/wav"),
+        *_base(exe), *input_args(wav, "audio/wav"),
         "-af", af, *audio_encode_args(opts), "-f", "mp4", out,
     ]  # fmt: skip
