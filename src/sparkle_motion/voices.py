@@ -77,6 +77,7 @@ class Provider(_Strict):
     available: bool = True
     fixture_alias: str
     voice_option: str = "provider_voice_id"
+    language_option: str | None = None
     defaults: ProviderDefaults
     features: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
@@ -286,12 +287,20 @@ def list_available_voices(
 
 
 def provider_voice(
-    voice_id: str, provider: str, *, settings: Settings | None = None
+    voice_id: str,
+    provider: str,
+    *,
+    language: str | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """The explicit arguments ``provider``'s backend needs to speak ``voice_id``.
 
     For espeak-local: ``{"espeak_voice": "en+f3", "provider_voice_id": "en+f3",
     "rate_wpm": 170, "pitch": 60, "pitch_range": 60, "sample_rate": 24000}``.
+
+    ``language`` (a plan's ``voice.language``) goes to a provider that takes the language
+    as an option of its own (its ``language_option``: chatterbox-pro's ``language_id``), as
+    the primary language (``zh-CN`` → ``zh``); the others get it from tts_agent's opts.
 
     Raises:
         TTSInvalidInputError: unknown voice or provider, or the voice has no entry for it.
@@ -312,6 +321,8 @@ def provider_voice(
             args[name] = value
     if voice.audio.speed != 1.0:
         args["speed"] = voice.audio.speed
+    if language and info.language_option:
+        args[info.language_option] = _primary_language(language)
     return args
 
 

@@ -196,3 +196,21 @@ def test_voice_for_language() -> None:
     assert voices.voice_for_language(None) == voices.voice_for_language("") == "narrator"
     assert voices.voice_language("narrator_pt") == "pt"
     assert voices.voice_language("olivia") == "en"
+
+
+def test_a_plan_voices_language_reaches_a_provider_that_takes_one() -> None:
+    from sparkle_motion import tts_agent
+    from sparkle_motion.types import VoiceConfig
+
+    assert voices.provider_voice("emma", "chatterbox-pro", language="es-MX")["language_id"] == "es"
+    assert voices.provider_voice("narrator_es", "chatterbox-pro", language="cmn")[
+        "language_id"
+    ] == ("zh")
+    # espeak takes it from the call's opts (tts_agent), so its settings do not change
+    assert voices.provider_voice("emma", "espeak-local", language="es") == (
+        voices.provider_voice("emma", "espeak-local")
+    )
+    full = tts_agent.resolve_voice(VoiceConfig(id="narrator", language="zh-CN"), None, "full")
+    assert full.provider == "chatterbox-pro" and full.settings["language_id"] == "zh"
+    preview = tts_agent.resolve_voice(VoiceConfig(id="narrator", language="es"), None, "preview")
+    assert "language" not in preview.settings and preview.settings["espeak_voice"] == "en-us+m3"
