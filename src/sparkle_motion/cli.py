@@ -518,10 +518,10 @@ class _ProgressView:
 
 
 def _slug(text: str) -> str:
-    import re
+    """A title as a file name stem, in its own script (utils/filenames.py)."""
+    from sparkle_motion.utils.filenames import slug
 
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", text.lower()).strip("-")
-    return slug[:60] or "movie"
+    return slug(text, "movie")
 
 
 def _finish(result: RunResult) -> None:

@@ -60,7 +60,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
     ("videos_wan", "preview"): "videos_wan/preview@3",
     ("lipsync_wav2lip", "preview"): "lipsync_wav2lip/preview@3",
     ("qa_qwen2vl", "preview"): "qa_qwen2vl/preview@1",
-    ("tts_chatterbox", "preview"): "tts_chatterbox/preview@1",
+    ("tts_chatterbox", "preview"): "tts_chatterbox/preview@2",
 }
 # packages a backend needs, checked before it is imported
 _REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {

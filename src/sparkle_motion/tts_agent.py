@@ -43,11 +43,12 @@ def _choose_provider(profile: str, forced: str | None) -> tuple[str, str]:
 
 def resolve_voice(voice: VoiceConfig, forced: str | None, profile: str) -> ResolvedVoice:
     """The provider and settings that speak ``voice`` under the tool's ``profile``
-    (``forced``: the step's ``opts.provider``)."""
+    (``forced``: the step's ``opts.provider``). A voice's ``language`` reaches the backend
+    as its ``language`` option (espeak: the language of Latin-script text; other scripts keep
+    their own), and as the provider's own language option where it has one."""
     provider, backend = _choose_provider(profile, forced)
-    return ResolvedVoice(
-        provider=provider, profile=backend, settings=voices.provider_voice(voice.id, provider)
-    )
+    settings = voices.provider_voice(voice.id, provider, language=voice.language)
+    return ResolvedVoice(provider=provider, profile=backend, settings=settings)
 
 
 def synthesize(

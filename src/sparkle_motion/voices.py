@@ -4,6 +4,10 @@ A MoviePlan names logical voices (``narrator``, ``emma``); the catalog says whic
 voice speaks each one, and with which settings, for every provider. tts_agent resolves a
 voice here and hands the backend explicit arguments (:func:`provider_voice`); backends never
 read the catalog. ``SPARKLE_CONFIG_DIR/tts_providers.yaml`` replaces the packaged file.
+
+A voice speaks the languages of its ``language_codes`` (``narrator_es``: es-ES); the planner
+asks :func:`voice_for_language` for the voice of a story's language, and :func:`languages`
+for the languages that have one.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from sparkle_motion.types import VoiceMetadata
 __all__ = [
     "Catalog",
     "get_voice_metadata",
+    "languages",
     "list_available_voices",
     "load_catalog",
     "provider_for",
     "provider_voice",
+    "voice_for_language",
+    "voice_language",
 ]
 
 
@@ -70,6 +77,7 @@ class Provider(_Strict):
     available: bool = True
     fixture_alias: str
     voice_option: str = "provider_voice_id"
+    language_option: str | None = None
     defaults: ProviderDefaults
     features: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
@@ -279,12 +287,20 @@ def list_available_voices(
 
 
 def provider_voice(
-    voice_id: str, provider: str, *, settings: Settings | None = None
+    voice_id: str,
+    provider: str,
+    *,
+    language: str | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """The explicit arguments ``provider``'s backend needs to speak ``voice_id``.
 
     For espeak-local: ``{"espeak_voice": "en+f3", "provider_voice_id": "en+f3",
     "rate_wpm": 170, "pitch": 60, "pitch_range": 60, "sample_rate": 24000}``.
+
+    ``language`` (a plan's ``voice.language``) goes to a provider that takes the language
+    as an option of its own (its ``language_option``: chatterbox-pro's ``language_id``), as
+    the primary language (``zh-CN`` → ``zh``); the others get it from tts_agent's opts.
 
     Raises:
         TTSInvalidInputError: unknown voice or provider, or the voice has no entry for it.
@@ -305,4 +321,67 @@ def provider_voice(
             args[name] = value
     if voice.audio.speed != 1.0:
         args["speed"] = voice.audio.speed
+    if language and info.language_option:
+        args[info.language_option] = _primary_language(language)
     return args
+
+
+# ------------------------------------------------------------------------------ languages
+
+# language tags that name the same language as a voice's code does (espeak's Mandarin is cmn)
+_LANGUAGE_ALIASES = {"cmn": "zh", "zho": "zh", "chi": "zh", "spa": "es", "iw": "he", "jp": "ja"}
+
+
+def _tag(code: str) -> str:
+    """A language tag in one spelling: lower case, ``-`` between subtags (``zh-cn``)."""
+    return code.strip().replace("_", "-").lower()
+
+
+def _primary_language(code: str) -> str:
+    primary = _tag(code).split("-")[0]
+    return _LANGUAGE_ALIASES.get(primary, primary)
+
+
+def voice_language(voice_id: str, *, settings: Settings | None = None) -> str | None:
+    """The primary language (``es``) a logical voice speaks, from its first language code.
+
+    Raises:
+        TTSInvalidInputError: unknown voice.
+    """
+    voice = _voice(load_catalog(settings), voice_id)
+    return _primary_language(voice.language_codes[0]) if voice.language_codes else None
+
+
+def languages(*, settings: Settings | None = None) -> list[str]:
+    """The primary languages (``en``, ``es``, ``zh``, ...) that have a voice, catalog order."""
+    found: dict[str, None] = {}
+    for voice in load_catalog(settings).voices.values():
+        for code in voice.language_codes:
+            found.setdefault(_primary_language(code))
+    return list(found)
+
+
+def voice_for_language(
+    language: str | None, gender: str | None = None, *, settings: Settings | None = None
+) -> str:
+    """The logical voice that narrates in ``language`` (a tag: ``es``, ``es-MX``, ``zh-CN``).
+
+    A voice whose code is the tag itself (``en-GB``) beats one of the same language
+    (``en-US``); ``gender`` (female, male, neutral) is honoured when the language has a voice
+    of it; among equals the catalog's default voice, then catalog order. A language without
+    a voice (or none given) gets the catalog's default voice, ``narrator``.
+    """
+    catalog = load_catalog(settings)
+    if not language or not language.strip():
+        return catalog.default_voice
+    tag, primary = _tag(language), _primary_language(language)
+    ranked: list[tuple[int, int, tuple[bool, int], str]] = []
+    for order, (voice_id, voice) in enumerate(catalog.voices.items()):
+        codes = [_tag(c) for c in voice.language_codes]
+        if not any(_primary_language(c) == primary for c in codes):
+            continue
+        wrong_gender = gender is not None and voice.gender != gender
+        ranked.append(
+            (int(wrong_gender), int(tag not in codes), (not voice.default, order), voice_id)
+        )
+    return min(ranked)[3] if ranked else catalog.default_voice

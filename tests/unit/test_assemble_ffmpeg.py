@@ -367,6 +367,18 @@ def test_subtitles_off_means_no_subtitle_stream_and_no_srt(tmp_path: Path) -> No
     assert ref.metadata["srt_path"] is None and ref.metadata["transitions"] == []
 
 
+def test_spanish_and_chinese_subtitles_are_carried_unchanged(tmp_path: Path) -> None:
+    plan = plan_of(("i1", "image"), ("n1", "tts"), ("n2", "tts"))
+    sentences = ["¿Dónde está el niño?", "¡Mañana verá al dragón, señor Núñez!", "小猫在月球上。"]
+    lines = [make_line("n1", sentences[:2]), make_line("n2", sentences[2:])]
+    out = get_workspace().root / "subtitulos.mp4"
+    opts = OPTS.model_copy(update={"transition": "none"})
+    assemble_clips(plan, [make_still("i1", (9, 9, 9))], {"narration": lines}, out, opts)
+    assert [c[2].replace(WORD_JOINER, "") for c in mp4_cues(out)] == sentences
+    srt = parse_srt(out.with_suffix(".srt").read_text(encoding="utf-8"))
+    assert [c[2].replace(WORD_JOINER, "") for c in srt] == sentences
+
+
 def test_unsafe_inputs_are_refused(tmp_path: Path) -> None:
     plan = plan_of(("i1", "image"), ("n1", "tts"))
     line = make_line("n1", ["Hi."])

@@ -167,6 +167,37 @@ def test_language_option_wins(tmp_path: Path) -> None:
         speak(tmp_path, "Hello.", language="qq")
 
 
+def test_requested_language_speaks_latin_text_and_leaves_other_scripts(tmp_path: Path) -> None:
+    text = "Un niño encuentra un dragón en el bosque. 小猫在月球上寻找朋友。"
+    meta = speak(tmp_path, text, "narrator", language="es")
+    assert [s["language"] for s in meta["sentences"]] == ["es", "cmn"]
+    assert meta["provider_voice_id"] in {"es+m3", "cmn+m3"}  # narrator's timbre in both
+    english = speak(tmp_path, text, "narrator")  # no language: English rules for the Latin
+    assert [s["language"] for s in english["sentences"]] == ["en-us", "cmn"]
+    a, b = read_wav(meta["path"])[0], read_wav(english["path"])[0]
+    assert a.shape != b.shape or not np.array_equal(a, b)
+    # a language written in the script wins over the script's usual one
+    assert speak(tmp_path, "子供。", "narrator", language="ja")["language"] == "ja"
+
+
+@pytest.mark.parametrize(
+    ("voice", "text", "language"),
+    [
+        ("narrator_es", "Un niño encuentra un dragón en el bosque.", "es"),
+        ("narradora_es", "¿Dónde está el dragón? ¡Mañana lo sabremos!", "es"),
+        ("narrator_zh", "小猫在月球上寻找朋友。", "cmn"),
+    ],
+)
+def test_language_voices_speak_their_language(
+    tmp_path: Path, voice: str, text: str, language: str
+) -> None:
+    meta = speak(tmp_path, text, voice)
+    assert {s["language"] for s in meta["sentences"]} == {language}
+    samples, rate = read_wav(meta["path"])
+    assert 1.5 < meta["duration_s"] < 6.0
+    assert voiced_rms(samples, rate) > 0.05
+
+
 def test_detect_language() -> None:
     assert preview.detect_language("Hello world") is None
     assert preview.detect_language("你好") == "cmn"
@@ -315,6 +346,21 @@ def test_tts_agent_speaks_with_the_catalog_voice(monkeypatch: pytest.MonkeyPatch
             tts_agent.synthesize("Hello.", {"id": "nobody"})
         with pytest.raises(TTSInvalidInputError, match="nothing speakable"):
             tts_agent.synthesize("🙂🙂", {"id": "emma"})
+
+
+def test_tts_agent_honours_the_voice_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        providers._BACKENDS,
+        ("tts_chatterbox", "preview"),
+        "sparkle_motion.function_tools.tts_chatterbox.preview",
+    )
+    text = "Un dragón duerme. 小猫在月球上。"
+    with run_context(providers={"tts_chatterbox": "preview"}):
+        plain = tts_agent.synthesize(text, {"id": "emma", "language": "es"}).metadata
+        spanish = tts_agent.synthesize(text, {"id": "narradora_es"}).metadata
+    assert [s["language"] for s in plain["sentences"]] == ["es", "cmn"]
+    assert [s["language"] for s in spanish["sentences"]] == ["es", "cmn"]
+    assert spanish["provider_voice_id"] in {"es+f3", "cmn+f3"}
 
 
 def test_tts_agent_fixture_path_uses_the_catalog_too() -> None:

@@ -125,3 +125,91 @@ def test_override_in_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     (tmp_path / "tts_providers.yaml").write_text("version: v1\nproviders: {}\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         voices.load_catalog()
+
+
+# ------------------------------------------------------------------------------ languages
+
+SENTENCES = {
+    "en": "The keeper lit the lamp.",
+    "es": "Un niño encuentra un dragón en el bosque.",
+    "zh": "小猫在月球上寻找朋友。",
+    "fr": "Un enfant trouve un dragon dans la forêt.",
+    "de": "Ein Kind findet einen Drachen im Wald.",
+    "it": "Un bambino trova un drago nel bosco.",
+    "pt": "Uma criança encontra um dragão na floresta.",
+    "ja": "こどもが もりで りゅうを みつけます。",
+}
+# espeak's name of each language, where it is not the language tag's own
+ESPEAK_LANGUAGE = {"zh": "cmn"}
+
+
+def test_every_voice_has_an_entry_for_every_provider_the_voices_use() -> None:
+    catalog = voices.load_catalog()
+    used = {p.provider for v in catalog.voices.values() for p in v.provider_preferences}
+    assert {"chatterbox-pro", "espeak-local", "fixture-local"} <= used
+    for voice_id, voice in catalog.voices.items():
+        assert {p.provider for p in voice.provider_preferences} == used, voice_id
+        assert voice.language_codes, voice_id
+
+
+def test_language_voices_are_in_the_catalog() -> None:
+    assert voices.languages()[:3] == ["en", "es", "zh"]
+    assert {"fr", "de", "it", "pt", "ja"} <= set(voices.languages())
+    meta = voices.get_voice_metadata("narrator_es")
+    assert meta.language_codes == ["es-ES"] and meta.provider_voice_id == "es+m3"
+    assert voices.get_voice_metadata("narradora_es").provider_voice_id == "es+f3"
+    assert voices.get_voice_metadata("narrator_zh").language_codes == ["zh-CN"]
+    assert voices.provider_voice("narrator_zh", "chatterbox-pro")["language_id"] == "zh"
+    assert voices.provider_voice("narrator_zh", "fixture-local")["provider_voice_id"] == (
+        "tone-narrator_zh"
+    )
+
+
+def test_every_voice_speaks_its_own_language_in_espeak() -> None:
+    catalog = voices.load_catalog()
+    for voice_id in catalog.voices:
+        language = voices.voice_language(voice_id)
+        assert language in SENTENCES, voice_id
+        args = voices.provider_voice(voice_id, "espeak-local")
+        base = args["espeak_voice"].split("+")[0]
+        assert base.split("-")[0] == ESPEAK_LANGUAGE.get(language, language), voice_id
+        if language != "en":  # chatterbox's multilingual model is told the language
+            assert voices.provider_voice(voice_id, "chatterbox-pro")["language_id"] == language
+        speech = espeak.synthesize(SENTENCES[language], args["espeak_voice"])
+        loud = int((abs(speech.samples.astype("int32")) > 1000).sum())
+        assert 1.0 < speech.duration_s < 6.0, (voice_id, speech.duration_s)
+        assert loud > 0.2 * speech.sample_rate, voice_id  # a fifth of a second of real sound
+
+
+def test_voice_for_language() -> None:
+    assert voices.voice_for_language("es") == "narrator_es"
+    assert voices.voice_for_language("es-MX", "female") == "narradora_es"
+    assert voices.voice_for_language("zh") == "narrator_zh"
+    assert voices.voice_for_language("zh_CN") == "narrator_zh"
+    assert voices.voice_for_language("cmn") == "narrator_zh"
+    assert voices.voice_for_language("zh-CN", "female") == "narrator_zh_female"
+    assert voices.voice_for_language("en") == "narrator"  # the default voice first
+    assert voices.voice_for_language("en-GB") == "emma"  # an exact code beats the language
+    assert voices.voice_for_language("en", "female") == "emma"
+    assert voices.voice_for_language("fr", "female") == "narrator_fr"  # none: the language wins
+    assert voices.voice_for_language("ko") == "narrator"  # no Korean voice
+    assert voices.voice_for_language(None) == voices.voice_for_language("") == "narrator"
+    assert voices.voice_language("narrator_pt") == "pt"
+    assert voices.voice_language("olivia") == "en"
+
+
+def test_a_plan_voices_language_reaches_a_provider_that_takes_one() -> None:
+    from sparkle_motion import tts_agent
+    from sparkle_motion.types import VoiceConfig
+
+    assert voices.provider_voice("emma", "chatterbox-pro", language="es-MX")["language_id"] == "es"
+    pro_zh = voices.provider_voice("narrator_es", "chatterbox-pro", language="cmn")
+    assert pro_zh["language_id"] == "zh"
+    # espeak takes it from the call's opts (tts_agent), so its settings do not change
+    assert voices.provider_voice("emma", "espeak-local", language="es") == (
+        voices.provider_voice("emma", "espeak-local")
+    )
+    full = tts_agent.resolve_voice(VoiceConfig(id="narrator", language="zh-CN"), None, "full")
+    assert full.provider == "chatterbox-pro" and full.settings["language_id"] == "zh"
+    preview = tts_agent.resolve_voice(VoiceConfig(id="narrator", language="es"), None, "preview")
+    assert "language" not in preview.settings and preview.settings["espeak_voice"] == "en-us+m3"

@@ -17,7 +17,7 @@ from sparkle_motion.db.store import Store
 from sparkle_motion.scenes import lipsync_audio_step
 from sparkle_motion.types import ArtifactRef, MoviePlan, NarrationInput, VisualInput
 
-ASSEMBLER_VERSION = "assemble_ffmpeg@4"
+ASSEMBLER_VERSION = "assemble_ffmpeg@5"
 Progress = Callable[[float, str], None]
 
 

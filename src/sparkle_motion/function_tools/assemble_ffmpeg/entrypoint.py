@@ -55,6 +55,7 @@ from sparkle_motion.types import (
     VisualInput,
     uri_to_path,
 )
+from sparkle_motion.utils import fonts
 from sparkle_motion.utils.ffmpeg import MediaInfo, ffmpeg_exe, ffmpeg_version, probe
 from sparkle_motion.utils.run_command import SubprocessResult, run_command
 from sparkle_motion.utils.seal import SidecarSeals, seal_file, sha256_file, touch
@@ -63,7 +64,7 @@ from sparkle_motion.workspace import get_workspace
 __all__ = ["AssemblyError", "assemble_clips", "draw_title_card", "segment_cache_key"]
 
 SEGMENT_FORMAT = "sparkle-assemble-segment/1"
-CARD_FORMAT = "sparkle-title-card/1"
+CARD_FORMAT = "sparkle-title-card/2"  # 2: a font of the text's script, CJK wrapping
 SEGMENT_TIMEOUT_S = 900.0
 ProgressFn = Callable[[float, str], None]
 _SEALS = SidecarSeals()
@@ -140,41 +141,71 @@ def _pillow_version() -> str:
     return PIL.__version__
 
 
+# characters written without spaces between words: a line may break between any two
+_UNSPACED = (
+    (0x2E80, 0x2FDF), (0x3040, 0x30FF), (0x3100, 0x312F), (0x31A0, 0x31FF), (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F),
+)  # fmt: skip
+# punctuation that never starts a line: it stays with the character before it
+_NO_LINE_START = set("，。！？、；：”’）」』》〉】〕…‥・ー々〜%,.!?;:)]}»")
+
+
+def _unspaced(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _UNSPACED) or 0x3000 <= cp <= 0x303F
+
+
+def _pieces(word: str) -> list[str]:
+    """A space-free word cut where a line may break: between CJK characters, not before
+    closing punctuation, never inside a run of other letters."""
+    pieces: list[str] = []
+    for ch in word:
+        joined = pieces and (
+            ch in _NO_LINE_START or not (_unspaced(ch) or _unspaced(pieces[-1][-1]))
+        )
+        if joined:
+            pieces[-1] += ch
+        else:
+            pieces.append(ch)
+    return pieces
+
+
 def _wrap(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """``text`` as lines that fit: broken at spaces and between CJK characters, and inside
+    a word only when the word alone is wider than the card."""
     lines: list[str] = []
     for paragraph in text.splitlines() or [""]:
         current = ""
         for word in paragraph.split():
-            candidate = f"{current} {word}" if current else word
-            if fits(candidate):
-                current = candidate
-                continue
-            if current:
-                lines.append(current)
-            current = ""
-            for ch in word:  # a word wider than the card (or a script without spaces)
-                if current and not fits(current + ch):
+            for i, piece in enumerate(_pieces(word)):
+                candidate = f"{current} {piece}" if current and i == 0 else current + piece
+                if fits(candidate):
+                    current = candidate
+                    continue
+                if current:
                     lines.append(current)
-                    current = ""
-                current += ch
+                current = ""
+                for ch in piece:  # a piece wider than the card
+                    if current and not fits(current + ch):
+                        lines.append(current)
+                        current = ""
+                    current += ch
         if current:
             lines.append(current)
     return lines or [""]
 
 
 def draw_title_card(text: str, size: tuple[int, int], path: Path) -> Path:
-    """Draw ``text`` centred and wrapped on a dark card with Pillow's bundled font."""
-    from PIL import Image, ImageDraw, ImageFont
+    """Draw ``text`` centred and wrapped on a dark card, in a font that has its glyphs
+    (utils/fonts.py: Noto Sans CJK for Chinese, Japanese, Korean and Latin text)."""
+    from PIL import Image, ImageDraw
 
     w, h = size
     img = Image.new("RGB", (w, h), (14, 18, 28))
     draw = ImageDraw.Draw(img)
     font_size = max(10, h // 12)
     while True:
-        try:
-            font: Any = ImageFont.load_default(size=font_size)
-        except (TypeError, ImportError, OSError):  # a Pillow without FreeType
-            font = ImageFont.load_default()
+        font = fonts.font_for_text(text, font_size)
         lines = _wrap(text, lambda s, f=font: draw.textlength(s, font=f) <= w * 0.84)
         step = round(font_size * 1.35)
         if len(lines) * step <= h * 0.84 or font_size <= 10:
@@ -195,8 +226,18 @@ def draw_title_card(text: str, size: tuple[int, int], path: Path) -> Path:
     return path
 
 
+def _card_font(text: str) -> list[Any]:
+    """What of the card's font decides its pixels: the file's name, size and face index."""
+    found = fonts.font_path_for_text(text)
+    if found is None:
+        return ["pillow-default"]
+    path, index = found
+    return [Path(path).name, os.path.getsize(path), index]
+
+
 def _card_path(cache: Path, text: str, size: tuple[int, int]) -> Path:
-    key = json.dumps([CARD_FORMAT, text, list(size), _pillow_version()], ensure_ascii=False)
+    material = [CARD_FORMAT, text, list(size), _pillow_version(), _card_font(text)]
+    key = json.dumps(material, ensure_ascii=False)
     digest = hashlib.sha256(key.encode()).hexdigest()
     path = cache / "cards" / f"{digest}.png"
     if touch(path, _SEALS) is not None:

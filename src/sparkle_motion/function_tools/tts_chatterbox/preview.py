@@ -4,8 +4,12 @@ The text is split at sentence boundaries and spoken sentence by sentence, so eac
 place in the audio is exact: its sound starts at ``start_s`` and ends at ``end_s``, with a
 short pause between sentences and a small fixed margin at both ends. Each sentence is spoken
 in the language of its script (a Chinese line with a Mandarin voice, an Arabic one with an
-Arabic voice) unless ``opts["language"]`` names one; the voice's variant (its timbre) is kept
-across languages, so a logical voice sounds like itself in every language.
+Arabic voice); Latin script, which tells no language, is spoken in the voice's own language,
+or in ``opts["language"]`` when it names one (a Spanish story's narration: Spanish rules for
+its Latin sentences, Mandarin still for a Chinese one). A language also wins over the script's
+usual one where it is written in that script (``ja`` for kanji, ``uk`` for Cyrillic). The
+voice's variant (its timbre) is kept across languages, so a logical voice sounds like itself
+in every language.
 
 Explicit arguments only (tts_agent resolves them from ``configs/tts_providers.yaml``):
 ``espeak_voice`` (e.g. ``en-us+f3``), ``rate_wpm``, ``pitch``, ``pitch_range``, and the
@@ -29,7 +33,7 @@ from sparkle_motion.errors import TTSInvalidInputError
 from sparkle_motion.function_tools.tts_chatterbox import espeak
 
 PROVIDER_ID = "tts_chatterbox/preview"
-VERSION = "1"
+VERSION = "2"  # 2: a requested language leaves other scripts to their own
 
 DEFAULT_VOICE = "en-us"
 DEFAULT_RATE_WPM = 170
@@ -124,6 +128,15 @@ _SCRIPT_LANGUAGE: dict[str, str | None] = {
 _PERSIAN = set("پچژگکی")
 _URDU = set("ٹڈڑںےھ")
 _UKRAINIAN = set("іїєґІЇЄҐ")
+# languages written in the script whose usual language is the key: a sentence in that script
+# is spoken in the requested language, not the script's usual one
+_SCRIPT_SHARERS = {
+    "cmn": {"yue", "ja", "hak", "nan"},
+    "ru": {"uk", "be", "bg", "mk", "sr", "kk", "ky", "tt", "ba", "mn"},
+    "ar": {"fa", "ur", "ps", "sd", "ug", "ku"},
+    "hi": {"mr", "ne", "sa", "kok", "bh", "mai"},
+    "bn": {"as", "bpy"},
+}
 # common language tags that are not espeak voice names
 _LANGUAGE_ALIASES = {
     "zh": "cmn",
@@ -359,13 +372,24 @@ def _language_of(voice: str) -> str:
     return _split_voice(voice)[0].lower()
 
 
+def _piece_voice(voice: str, forced_voice: str | None, detected: str | None) -> str:
+    """The voice of one piece: the requested language's for text it is written in (Latin
+    script tells no language: always), otherwise the language of the piece's script."""
+    if forced_voice is not None:
+        forced = _language_of(forced_voice)
+        if detected is None or forced == detected or forced in _SCRIPT_SHARERS.get(detected, ()):
+            return forced_voice
+    return voice_for_language(voice, detected)
+
+
 def synthesize(text: str, voice_id: str, opts: dict[str, Any], out_path: Path) -> dict:
     """Speak ``text`` into the WAV ``out_path``; returns its metadata.
 
     Args:
         voice_id: the logical voice (recorded in the metadata).
         opts: ``espeak_voice``, ``rate_wpm``, ``pitch``, ``pitch_range`` (from the voice
-            catalog), ``language``, ``sample_rate`` (default 24000), ``speed`` (× rate).
+            catalog), ``language`` (of the text the script leaves open, see the module's
+            docstring), ``sample_rate`` (default 24000), ``speed`` (× rate).
 
     Raises:
         TTSInvalidInputError: nothing speakable in ``text``, an unknown espeak voice or
@@ -383,7 +407,7 @@ def synthesize(text: str, voice_id: str, opts: dict[str, Any], out_path: Path) -
     if not espeak.has_voice(base) or (variant and not espeak.has_variant(variant)):
         raise TTSInvalidInputError(f"espeak-ng has no voice {voice!r}")
     forced = opts.get("language")
-    fixed_voice = voice_for_language(voice, forced) if forced else None
+    forced_voice = voice_for_language(voice, forced) if forced else None
 
     sentences = split_sentences(text)
     pieces: list[_Piece] = []
@@ -392,7 +416,7 @@ def synthesize(text: str, voice_id: str, opts: dict[str, Any], out_path: Path) -
             said = speakable(part)
             if not said:
                 continue  # a sentence of emoji alone is shown, not spoken
-            piece_voice = fixed_voice or voice_for_language(voice, detect_language(said))
+            piece_voice = _piece_voice(voice, forced_voice, detect_language(said))
             pieces.append(_Piece(index, said, piece_voice, _language_of(piece_voice)))
     if not pieces:
         raise TTSInvalidInputError("nothing speakable in the text (only symbols, emoji or spaces)")
