@@ -492,7 +492,10 @@ def _sea(img: Image.Image, ctx: Ctx) -> Stage:
         (lip, 0.78),
         (lip + 0.1, 1.02),
     ]
-    top = [(edge + sgn * fx * w, fy * h + ctx.rng.uniform(-0.01, 0.01) * h) for fx, fy in profile]
+    jitter = [ctx.rng.uniform(-0.01, 0.01) * h for _ in profile]
+    if ctx.side is not None:  # the same coast in every scene of the story
+        jitter = [0.0] * len(profile)
+    top = [(edge + sgn * fx * w, fy * h + j) for (fx, fy), j in zip(profile, jitter, strict=True)]
     rock = ctx.land((96, 90, 86))
     rock_dark = ctx.land((60, 56, 58))
     rock_grad = vgradient((w, h), [(0.0, rock), (0.6, rock), (1.0, rock_dark)])

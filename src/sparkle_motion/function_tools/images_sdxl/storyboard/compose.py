@@ -268,7 +268,8 @@ def compose(prompt: str, seed: int, width: int, height: int) -> Frame:
     occupied = [(i.box[0], i.box[2]) for i in placed if i.zone in ("ground", "landmark")]
     dressing: list[_Item] = []
     for m in extras:
-        it = _Item(m, m.picture, m.picture.size, _zone(stage, m.picture), "prop", count=m.count)
+        kind = "small" if m.picture.size == "character" else m.picture.size
+        it = _Item(m, m.picture, kind, _zone(stage, m.picture), "prop", count=m.count)
         for k in range(m.count):
             copy = replace(it, index=k)
             if _dress(copy, stage, char, unit, rng, occupied, taken_boxes):
@@ -276,7 +277,13 @@ def compose(prompt: str, seed: int, width: int, height: int) -> Frame:
                 taken_boxes.append(copy.box)
     bees = [i for i in items if i.pic.name == "honeybee" and i.holder is None]
     hive = next((i for i in placed + dressing if i.pic.shape == "beehive"), None)
-    if hive is not None:
+    if hive is not None and bees:
+        while len(bees) < 3:  # a hive has a few bees about it, whatever the count said
+            extra = replace(bees[0], index=len(bees), count=3)
+            bees.append(extra)
+            placed.append(extra)
+        for b in bees:
+            b.count = len(bees)
         _around(bees, hive, stage)
     chosen = _choose_props(props, stage, everything | named, rng, extra=not items and not pieces)
     for k, m in enumerate(chosen):
@@ -284,7 +291,8 @@ def compose(prompt: str, seed: int, width: int, height: int) -> Frame:
         size = unit * (0.3 if big else PROP_SIZE * rng.uniform(0.85, 1.25))
         box = _prop_spot(stage, m.picture, size, rng, occupied, taken_boxes, big)
         if box is not None:
-            it = _Item(m, m.picture, m.picture.size, _zone(stage, m.picture), "prop")
+            kind = "small" if m.picture.size == "character" else m.picture.size
+            it = _Item(m, m.picture, kind, _zone(stage, m.picture), "prop")
             it.box = box
             it.extent = max(box[2] - box[0], box[3] - box[1])
             dressing.append(it)
@@ -537,15 +545,19 @@ def _hold(it: _Item, nth: int, stage: Stage) -> None:
     hx0, hy0, hx1, hy1 = holder.box
     hw, hh = hx1 - hx0, hy1 - hy0
     it.extent = max(hw, hh) * SCALE.get(it.size, 0.4) * (1.1 if it.size == "small" else 1.3)
+    if it.pic.name in _HELD_ABOVE:  # an umbrella or a balloon spans the head
+        it.extent = max(hw * 0.8, it.extent)
     bw, bh = _fit(it, it.extent)
     inward = 1 if (hx0 + hx1) / 2 < w / 2 else -1  # held on the side towards the middle
     if it.pic.name in _HELD_ABOVE:
-        cx = (hx0 + hx1) / 2 + inward * hw * 0.25
-        y1 = hy0 + bh * 0.35
+        cx = (hx0 + hx1) / 2 + inward * hw * 0.2 * (1 + nth)
+        y1 = hy0 + bh * 0.3
     else:
         cx = (hx1 - bw * 0.25) if inward > 0 else (hx0 + bw * 0.25)
-        cx += inward * hw * 0.22 * nth
-        y1 = hy0 + hh * (0.82 - 0.2 * nth) + bh * 0.2
+        cx += inward * (bw * 0.8 + hw * 0.05) * nth
+        # a whole figure holds things at its hands; a bust (most people) at its chest
+        hand = 0.58 if hh > hw * 1.6 else 0.97
+        y1 = hy0 + hh * hand + (bh * 0.45 if hand < 0.9 else 0.0) - hh * 0.05 * nth
     y0 = y1 - bh
     cx = min(max(cx, bw / 2 + 1), w - bw / 2 - 1)
     y0 = min(max(y0, 1.0), h - bh - 1)

@@ -203,7 +203,11 @@ def expressed(chars: str, extent: int, mood: str) -> Image.Image | None:
 
 
 # Words whose characters wear something a plain picture lacks: word -> costume.
-COSTUMES = {"pirate": "pirate", "buccaneer": "pirate", "pirate_captain": "pirate"}
+COSTUMES = {
+    "pirate": "pirate", "buccaneer": "pirate", "pirate_captain": "pirate", "roman": "roman",
+    "romans": "roman", "gladiator": "roman", "legionary": "roman", "centurion": "roman",
+    "roman_soldier": "roman",
+}  # fmt: skip
 
 
 @lru_cache(maxsize=128)
@@ -222,13 +226,39 @@ def costumed(chars: str, extent: int, mood: str | None, costume: str) -> Image.I
     cx = (fx0 + fx1) / 2
     brim = fy0 + fh * 0.12  # the hat comes down over the hair to the brow
     top = brim - fh * 0.55
-    pad = max(0, int(-top) + ink * 2)
+    pad = max(0, int(-(top - fh * 0.35)) + ink * 2)
     out = Image.new("RGBA", (w, h + pad), (0, 0, 0, 0))
     out.paste(base, (0, pad))
     d = ImageDraw.Draw(out)
     brim, top = brim + pad, top + pad
     ey = face.eyes[0][1] * h + pad
-    if costume == "pirate":
+    if costume == "roman":  # a bronze helmet with a red crest and cheek guards
+        bronze, crest = (214, 170, 80), (200, 40, 40)
+        half = fw * 0.62
+        d.ellipse(
+            [cx - fw * 0.13, top - fh * 0.32, cx + fw * 0.13, top + fh * 0.2],
+            fill=crest,
+            outline=INK,
+            width=ink,
+        )
+        d.chord(
+            [cx - half, top + fh * 0.05, cx + half, brim + fh * 0.5],
+            180,
+            360,
+            fill=bronze,
+            outline=INK,
+            width=ink,
+        )
+        for sx in (-1, 1):  # cheek guards
+            x = cx + sx * half
+            d.polygon(
+                [(x, brim + fh * 0.2), (x - sx * fw * 0.16, brim + fh * 0.2),
+                 (x - sx * fw * 0.12, brim + fh * 0.62), (x, brim + fh * 0.5)],
+                fill=bronze,
+                outline=INK,
+                width=ink,
+            )  # fmt: skip
+    elif costume == "pirate":
         hat = (40, 36, 44)
         half = fw * 0.78
         d.polygon(

@@ -61,7 +61,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "boyfriend": ("man_standing",), "girlfriend": ("woman_standing",),
     "dwarf": ("person_beard",), "kids": ("child",), "children": ("child",),
     "schoolchildren": ("student",), "pupil": ("student",), "classmate": ("student",),
-    "artist": ("artist",), "roman": ("guard",), "gladiator": ("guard",),
+    "artist": ("artist",), "roman": ("man",), "romans": ("man",), "gladiator": ("man",),
+    "legionary": ("man",), "centurion": ("man",), "roman_soldier": ("man",),
     "beekeeper": ("farmer",), "passenger": ("person_standing",), "commuter": ("person_standing",),
     # animals
     "whale": ("spouting_whale",), "puppy": ("dog",), "kitten": ("cat",), "pony": ("horse",),
@@ -92,7 +93,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "chalkboard": ("shape:blackboard",), "whiteboard": ("shape:blackboard",),
     "earth": ("shape:earth",), "soup": ("pot_of_food",), "stew": ("pot_of_food",),
     "bowl": ("bowl_with_spoon",), "cake": ("birthday_cake",),
-    "birthday_cake": ("birthday_cake",), "cupcake": ("cupcake",), "present": ("wrapped_gift",),
+    "birthday_cake": ("birthday_cake",), "birthday": ("birthday_cake",),
+    "cupcake": ("cupcake",), "present": ("wrapped_gift",),
     "presents": ("wrapped_gift",), "gift": ("wrapped_gift",), "confetti": ("party_popper",),
     "umbrella": ("umbrella", "closed_umbrella"), "parasol": ("umbrella",),
     "bus_stop": ("bus_stop",), "busstop": ("bus_stop",), "oak": ("deciduous_tree",),
@@ -486,7 +488,7 @@ def match(prompt: str) -> list[Match]:
         for n in (3, 2):
             if i + n <= len(tokens):
                 phrase = "_".join(t.removesuffix("'s") for t in tokens[i : i + n])
-                if phrase in SYNONYMS or phrase in _names():
+                if phrase in _names() or any(f in SYNONYMS for f in singulars(phrase)):
                     hit = lookup(phrase)
                     if hit:
                         span = n
