@@ -138,7 +138,9 @@ class _Item:
 
     @property
     def key(self) -> str:
-        return self.m.base
+        """What its spot is keyed by: the picture its word names ("kitten" and "cat" alike),
+        before a mood changed it, so it stands in one place in every scene."""
+        return self.m.picture.name
 
 
 def frame_seed(prompt: str, seed: int) -> int:
@@ -210,6 +212,7 @@ def compose(prompt: str, seed: int, width: int, height: int) -> Frame:
     )
     for i in items:
         i.zone = _zone(stage, i.pic) if i.holder is None else "hand"
+    swimmers = [i for i in items if i.zone == "water"]
     char = unit * CHARACTER[shape]
     if sum(i.size == "character" for i in items) == 1:
         char *= 1.1
@@ -976,7 +979,7 @@ def _badge(img: Image.Image, stage: Stage, it: _Item) -> Placement:
         it.count,
         it.mood,
         "badge",
-        "tiny",
+        None,
         f"{it.m.word}#{it.index}",
     )
     return badge
