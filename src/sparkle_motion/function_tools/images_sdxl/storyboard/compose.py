@@ -349,9 +349,7 @@ def _cast_items(subjects: list[Match], mood: str | None) -> list[_Item]:
                 else:
                     it.expression = "badge"
             items.append(it)
-    holders = [
-        i for i in items if i.size == "character" and i.pic.alive and i.pic.zone != "sky"
-    ]
+    holders = [i for i in items if i.size == "character" and i.pic.alive and i.pic.zone != "sky"]
     handed = 0
     for it in items:
         if it.size in ("tiny", "small") and holders and it.m.picture.zone in ("ground", "sky"):
