@@ -1,8 +1,11 @@
 """Preview images on the CPU: an illustrated storyboard frame per shot, no model needed.
 
 The subjects a prompt names are drawn as OpenMoji pictures (or from shapes where the font
-has none) over a painted background for the scene's place and time; layout, scale and
-palette come from the seed, so the same inputs always give the same PNG.
+has none) over a painted background for the scene's place and time: as many as it says, at
+a size for what they are, showing its mood; a named character keeps one spot in every scene.
+Palette, props and the painting come from the seed, so the same inputs always give the same
+PNG. The metadata's "subjects" list every picture drawn (word, picture, copy index, box,
+mood, role).
 
 The storyboard (Pillow, the OpenMoji font, fontTools, emoji names) is imported when a frame
 is drawn: a run whose pictures all come from the cache never loads it.
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
     from PIL import PngImagePlugin
 
 PROVIDER_ID = "images_sdxl/preview"
-VERSION = "1"
+VERSION = "2"  # 2: counts, moods, sizes by kind, places, spots kept per character
 MODEL_ID = "openmoji-storyboard"
 _PNG_LEVEL = 3  # smaller files than level 1, and far faster than the default 6 on paintings
 
@@ -70,6 +73,8 @@ def render(prompt: str, count: int, seed: int | None, opts: dict[str, Any]) -> l
                         "time": setting.time,
                         "weather": sorted(setting.weather),
                         "named": setting.named,
+                        "interior": setting.interior,
+                        "place": setting.place,
                     },
                     "attribution": ATTRIBUTION,
                 },

@@ -96,6 +96,7 @@ class Stage:
     dark: bool = False
     props: list[str] = field(default_factory=list)  # small props this place suggests
     shows: set[str] = field(default_factory=set)  # pictures the painting already has (sun)
+    window: tuple[float, float, float, float] | None = None  # a room's window: x0, y0, x1, y1
 
     def ground_y(self, x: float) -> float:
         """Where a subject standing at ``x`` has its feet."""
@@ -118,6 +119,8 @@ class Ctx:
     haze: RGB  # the colour far things fade into
     unit: float  # stroke scale: 1.0 at 720 px on the short side
     walkers: int = 1  # how many subjects need ground to stand on (the sea widens its shore)
+    side: int | None = None  # 0 left, 1 right: where the coast, a room's window go (else seed)
+    coast: bool = True  # whether a sea has a coast (not for a ship alone on the open sea)
 
     def land(self, colour: RGB, depth: float = 0.0) -> RGB:
         """A land colour under this light, faded into the haze with ``depth`` (0 near, 1 far)."""
@@ -462,9 +465,25 @@ def _sea(img: Image.Image, ctx: Ctx) -> Stage:
             d.line([gx - gl, gy, gx + gl, gy], fill=(*glint, 170), width=max(1, int(ctx.unit * 2)))
     # the shore: a rocky coast on one side, where people stand and a lighthouse may rise
     left = ctx.rng.random() < 0.5
+    lip = ctx.rng.uniform(0.36, 0.46) + 0.1 * min(2, max(0, ctx.walkers - 1))
+    if ctx.side is not None:  # the cast decides, so that every scene has the coast there
+        left = ctx.side == 0
+        lip = 0.42 + 0.1 * min(2, max(0, ctx.walkers - 1))
+    if not ctx.coast:  # the open sea: nothing but water to the horizon
+        return Stage(
+            w,
+            h,
+            "sea",
+            ctx.setting.time,
+            hz,
+            [(0.0, h * 0.9), (float(w), h * 0.9)],
+            (w * 0.04, w * 0.96),
+            water=(w * 0.04, w * 0.96, hz + (h - hz) * 0.45, hz + (h - hz) * 0.7),
+            water_colour=mix(far_water, near_water, 0.5),
+            props=["bird"],
+        )
     edge = 0.0 if left else float(w)
     sgn = 1 if left else -1
-    lip = ctx.rng.uniform(0.36, 0.46) + 0.1 * min(2, max(0, ctx.walkers - 1))
     profile = [
         (0.0, 0.60),
         (0.12, 0.58),
@@ -473,7 +492,10 @@ def _sea(img: Image.Image, ctx: Ctx) -> Stage:
         (lip, 0.78),
         (lip + 0.1, 1.02),
     ]
-    top = [(edge + sgn * fx * w, fy * h + ctx.rng.uniform(-0.01, 0.01) * h) for fx, fy in profile]
+    jitter = [ctx.rng.uniform(-0.01, 0.01) * h for _ in profile]
+    if ctx.side is not None:  # the same coast in every scene of the story
+        jitter = [0.0] * len(profile)
+    top = [(edge + sgn * fx * w, fy * h + j) for (fx, fy), j in zip(profile, jitter, strict=True)]
     rock = ctx.land((96, 90, 86))
     rock_dark = ctx.land((60, 56, 58))
     rock_grad = vgradient((w, h), [(0.0, rock), (0.6, rock), (1.0, rock_dark)])
@@ -604,11 +626,14 @@ def _space(img: Image.Image, ctx: Ctx) -> Stage:
     w, h = img.size
     a = (10, 10, 34)
     b = (34, 18, 64) if ctx.rng.random() < 0.5 else (12, 34, 70)
+    on_moon = ctx.setting.surface == "moon"
+    if on_moon:  # the Moon has a black sky, day or night
+        a, b = (2, 2, 8), (8, 8, 18)
     img.paste(vgradient((w, h), [(0.0, a), (0.6, b), (1.0, mix(b, (0, 0, 0), 0.3))]))
     # nebula: coloured blotches of soft noise
     n = ctx.nrng.standard_normal((max(2, h // 180), max(2, w // 180))).astype(np.float32)
     neb = np.asarray(Image.fromarray(n).resize((w, h), Image.Resampling.BICUBIC))
-    alpha = np.clip((neb - 0.1) * 0.22, 0, 0.32)
+    alpha = np.clip((neb - 0.1) * 0.22, 0, 0.32) * (0.15 if on_moon else 1.0)
     hue = np.array(ctx.rng.choice([(200, 90, 200), (80, 160, 230), (230, 110, 130)]), np.float32)
     arr = np.asarray(img, np.float32)
     arr = arr + (hue[None, None, :] - arr) * alpha[:, :, None]
@@ -616,6 +641,8 @@ def _space(img: Image.Image, ctx: Ctx) -> Stage:
     ctx.horizon = h * 0.98
     _stars(img, ctx, int(420 * w * h / (1280 * 720)))
     d = ImageDraw.Draw(img)
+    if on_moon:
+        return _moonscape(img, ctx)
     for _ in range(ctx.rng.randint(1, 2)):  # planets with a lit side
         r = ctx.unit * ctx.rng.uniform(40, 90)
         x, y = ctx.rng.uniform(0.1, 0.9) * w, ctx.rng.uniform(0.1, 0.45) * h
@@ -680,6 +707,61 @@ def _space(img: Image.Image, ctx: Ctx) -> Stage:
         dark=True,
         props=["comet", "satellite"],
         shows={"ringed_planet", "star"},
+    )
+
+
+def _moonscape(img: Image.Image, ctx: Ctx) -> Stage:
+    """The Moon's grey ground to the horizon, pitted with craters, under a black sky."""
+    w, h = img.size
+    top = h * (0.62 if w >= h else 0.66)
+    far = ridge(ctx.nrng, w, top, ctx.unit * 10, 1.4)
+    grey, dark = (172, 172, 176), (104, 104, 112)
+    fill(
+        img,
+        polygon_mask((w, h), below(far, h)),
+        vgradient((w, h), [(0.0, mix(grey, dark, 0.35)), (top / h, mix(grey, dark, 0.3)),
+                           (1.0, grey)]),
+    )  # fmt: skip
+    # far hills: a paler band of low mounds on the horizon
+    hills = ridge(ctx.nrng, w, top - ctx.unit * 6, ctx.unit * 16, 2.2)
+    hills = [(x, min(y, interp_y(far, x))) for x, y in hills]
+    fill(img, polygon_mask((w, h), [*hills, *reversed(far)]), mix(grey, (230, 230, 236), 0.25))
+    d = ImageDraw.Draw(img, "RGBA")
+    craters = []
+    for _ in range(ctx.rng.randint(9, 13)):
+        x = ctx.rng.uniform(-0.02, 1.02) * w
+        y = ctx.rng.uniform(interp_y(far, min(max(x, 0), w)) + ctx.unit * 14, h * 1.02)
+        depth = (y - top) / max(1.0, h - top)
+        r = ctx.unit * ctx.rng.uniform(18, 50) * (0.4 + 1.2 * depth)
+        craters.append((y, x, r))
+    for y, x, r in sorted(craters):  # far ones first
+        flat = 0.32
+        d.ellipse(
+            [x - r * 1.08, y - r * flat * 1.2, x + r * 1.08, y + r * flat * 1.2],
+            fill=(*mix(grey, (255, 255, 255), 0.35), 255),
+        )  # the sunlit rim
+        d.ellipse([x - r, y - r * flat, x + r, y + r * flat], fill=(*dark, 255))
+        d.chord(
+            [x - r, y - r * flat, x + r, y + r * flat], 0, 180, fill=(*mix(dark, grey, 0.45), 255)
+        )  # the floor's lit far side
+    # pebbles
+    for _ in range(int(40 * w / 1280)):
+        x, y = ctx.rng.uniform(0, w), ctx.rng.uniform(top + ctx.unit * 20, h)
+        r = ctx.unit * ctx.rng.uniform(2, 5)
+        d.ellipse([x - r, y - r * 0.6, x + r, y + r * 0.6], fill=(*dark, 200))
+    return Stage(
+        w,
+        h,
+        "space",
+        ctx.setting.time,
+        top,
+        _foot(far, h, 0.22 if w >= h else 0.18),
+        (0.0, float(w)),
+        halo=(200, 210, 255),
+        dark=True,
+        props=[],
+        shows={"ringed_planet", "star", "crescent_moon", "full_moon"},
+        landmark=(w * 0.8, top + h * 0.05),
     )
 
 
@@ -928,6 +1010,8 @@ def _room(img: Image.Image, ctx: Ctx) -> Stage:
         vgradient((w, h), [(0.0, mix(wall_lit, (0, 0, 0), 0.12)), (0.7, wall_lit), (1.0, wall_lit)])
     )
     wx0 = w * ctx.rng.choice((0.12, 0.58))
+    if ctx.side is not None:
+        wx0 = w * (0.12, 0.58)[ctx.side]
     ww, wh = w * 0.3, h * 0.36
     wy0 = h * 0.14
     img.paste(
@@ -940,18 +1024,62 @@ def _room(img: Image.Image, ctx: Ctx) -> Stage:
     d.line([wx0 + ww / 2, wy0, wx0 + ww / 2, wy0 + wh], fill=frame, width=int(bw * 0.6))
     d.line([wx0, wy0 + wh / 2, wx0 + ww, wy0 + wh / 2], fill=frame, width=int(bw * 0.6))
     d.rectangle([wx0 - bw * 2, wy0 + wh + bw, wx0 + ww + bw * 2, wy0 + wh + bw * 2.2], fill=frame)
+    interior = ctx.setting.interior
     # a picture on the wall and a shelf
     px = wx0 + ww + w * 0.1 if wx0 < w / 2 else wx0 - w * 0.22
-    d.rectangle([px, h * 0.2, px + w * 0.12, h * 0.36], fill=tint((120, 90, 60), warm))
-    d.rectangle(
-        [
-            px + ctx.unit * 8,
-            h * 0.2 + ctx.unit * 8,
-            px + w * 0.12 - ctx.unit * 8,
-            h * 0.36 - ctx.unit * 8,
-        ],
-        fill=tint(ctx.rng.choice([(140, 180, 200), (200, 170, 120), (150, 190, 140)]), warm),
-    )
+    pictures = 3 if interior == "studio" else (0 if interior in ("classroom", "bakery") else 1)
+    for k in range(pictures):
+        x = px + (k - pictures // 2) * w * 0.08 if interior == "studio" else px
+        y = h * (0.2 + 0.06 * (k % 2))
+        pw, ph = w * (0.12 if interior != "studio" else 0.07), h * 0.16
+        d.rectangle([x, y, x + pw, y + ph], fill=tint((120, 90, 60), warm))
+        d.rectangle(
+            [x + ctx.unit * 8, y + ctx.unit * 8, x + pw - ctx.unit * 8, y + ph - ctx.unit * 8],
+            fill=tint(ctx.rng.choice([(140, 180, 200), (200, 170, 120), (150, 190, 140)]), warm),
+        )
+    if interior == "kitchen":  # tiles behind the worktop
+        tile = tint((232, 240, 244), warm)
+        grout = tint((170, 190, 200), warm)
+        ty0 = h * 0.54
+        d.rectangle([0, ty0, w, floor_y], fill=tile)
+        step = ctx.unit * 34
+        y = ty0
+        while y < floor_y:
+            d.line([0, y, w, y], fill=grout, width=max(1, int(ctx.unit * 2)))
+            y += step
+        x = 0.0
+        while x < w:
+            d.line([x, ty0, x, floor_y], fill=grout, width=max(1, int(ctx.unit * 2)))
+            x += step
+    elif interior == "bakery":  # shelves of loaves
+        wood_c = tint((150, 100, 60), warm)
+        sx0 = w * 0.05 if wx0 > w / 2 else w * 0.5
+        for row in range(3):
+            y = h * (0.24 + 0.13 * row)
+            d.rectangle([sx0, y, sx0 + w * 0.42, y + ctx.unit * 8], fill=wood_c)
+            for k in range(6):
+                lx = sx0 + w * 0.03 + k * w * 0.065
+                d.ellipse(
+                    [lx, y - ctx.unit * 26, lx + w * 0.05, y + ctx.unit * 2],
+                    fill=tint((214, 150, 80), warm),
+                    outline=tint((120, 70, 30), warm),
+                    width=max(1, int(ctx.unit * 2)),
+                )
+    elif interior == "party":  # bunting across the wall
+        colours = [(230, 80, 90), (250, 200, 70), (90, 170, 230), (120, 200, 120), (200, 120, 220)]
+        for row, (y0, sag) in enumerate(((h * 0.07, h * 0.07), (h * 0.12, h * 0.05))):
+            n = 14
+            pts = [
+                (w * i / n, y0 + sag * math.sin(math.pi * i / n) + row * ctx.unit * 6)
+                for i in range(n + 1)
+            ]
+            d.line(pts, fill=(90, 80, 80), width=max(1, int(ctx.unit * 2)))
+            for i in range(n):
+                (ax, ay), (bx, by) = pts[i], pts[i + 1]
+                flag = tint(colours[(i + row * 2) % len(colours)], warm)
+                d.polygon(
+                    [(ax, ay), (bx, by), ((ax + bx) / 2, (ay + by) / 2 + h * 0.06)], fill=flag
+                )
     # floor boards in perspective
     wood = tint(ctx.rng.choice([(170, 120, 80), (150, 104, 70), (190, 146, 100)]), warm)
     img.paste(
@@ -969,12 +1097,13 @@ def _room(img: Image.Image, ctx: Ctx) -> Stage:
     d.rectangle([0, floor_y - ctx.unit * 10, w, floor_y], fill=mix(wall_lit, (0, 0, 0), 0.25))
     # a rug
     rug = tint(ctx.rng.choice([(180, 70, 70), (70, 110, 170), (200, 150, 60)]), warm)
-    d.ellipse([w * 0.22, h * 0.8, w * 0.78, h * 0.98], fill=rug)
-    d.ellipse(
-        [w * 0.26, h * 0.82, w * 0.74, h * 0.96],
-        outline=mix(rug, (255,) * 3, 0.4),
-        width=max(2, int(ctx.unit * 4)),
-    )
+    if interior not in ("kitchen", "bakery", "classroom"):
+        d.ellipse([w * 0.22, h * 0.8, w * 0.78, h * 0.98], fill=rug)
+        d.ellipse(
+            [w * 0.26, h * 0.82, w * 0.74, h * 0.96],
+            outline=mix(rug, (255,) * 3, 0.4),
+            width=max(2, int(ctx.unit * 4)),
+        )
     if ctx.sky.sun is None:  # evening: a lamp's warm glow
         lx = w * (0.86 if wx0 < w / 2 else 0.14)
         img.paste(glow(img, (lx, h * 0.45), w * 0.3, (255, 214, 150), 0.5))
@@ -987,9 +1116,19 @@ def _room(img: Image.Image, ctx: Ctx) -> Stage:
         floor_y,
         foot,
         (w * 0.06, w * 0.94),
-        props=["potted_plant", "books", "couch_and_lamp"],
+        props=list(_ROOM_PROPS.get(interior or "", ("potted_plant", "books", "couch_and_lamp"))),
         shows={"window"},
+        window=(wx0, wy0, wx0 + ww, wy0 + wh),
     )
+
+
+_ROOM_PROPS = {
+    "kitchen": ("potted_plant", "bread", "red_apple"),
+    "bakery": ("bread", "croissant", "baguette_bread"),
+    "classroom": ("books", "globe_with_meridians", "pencil"),
+    "studio": ("artist_palette", "potted_plant", "framed_picture"),
+    "party": ("wrapped_gift", "party_popper", "confetti_ball"),
+}
 
 
 def _sky_scene(img: Image.Image, ctx: Ctx) -> Stage:
@@ -1086,12 +1225,20 @@ def _weather(img: Image.Image, ctx: Ctx, stage: Stage) -> Image.Image:
 
 
 def paint(
-    setting: Setting, size: tuple[int, int], seed: int, celestial: bool = True, walkers: int = 1
+    setting: Setting,
+    size: tuple[int, int],
+    seed: int,
+    celestial: bool = True,
+    walkers: int = 1,
+    side: int | None = None,
+    coast: bool = True,
 ) -> tuple[Image.Image, Stage]:
     """The background for ``setting`` at ``size`` and the stage it offers subjects.
 
     ``celestial``: paint the sun or moon (not when a subject is one); ``walkers``: how many
-    subjects will stand on the ground, so a coast leaves them room.
+    subjects will stand on the ground, so a coast leaves them room; ``side`` (0 left, 1
+    right): where a coast or a room's window goes, else the seed chooses; ``coast``: False
+    for the open sea.
     """
     w, h = size
     rng = random.Random(seed)
@@ -1102,7 +1249,7 @@ def paint(
     if w < h and setting.kind not in ("underwater", "space"):
         horizon = h * (0.5 + _HORIZON[setting.kind] * 0.3)  # tall frames: more sky, same ground
     haze = mix(sky.horizon, sky.mid, 0.3)
-    ctx = Ctx(setting, sky, rng, nrng, horizon, sky.light, haze, unit, walkers)
+    ctx = Ctx(setting, sky, rng, nrng, horizon, sky.light, haze, unit, walkers, side, coast)
     img = Image.new("RGB", size)
     img = _paint_sky(img, ctx, celestial and setting.kind not in ("underwater", "space"))
     sun, moon = img.info.get("sun"), img.info.get("moon")

@@ -16,17 +16,22 @@ _KIND_WORDS: dict[str, tuple[str, ...]] = {
     "sea": ("sea", "ocean", "coast", "shore", "beach", "bay", "harbor", "harbour", "island",
             "lighthouse", "waves", "sailing", "pier", "cliff"),
     "space": ("outer space", "space", "planet", "planets", "galaxy", "mars", "orbit",
-              "spaceship", "rocket", "nebula", "asteroid", "meteors", "moon's surface"),
+              "spaceship", "rocket", "nebula", "asteroid", "meteors", "moon's surface",
+              "on the moon", "crater", "craters", "lunar", "moonscape", "surface of the moon"),
     "forest": ("forest", "woods", "woodland", "trees", "jungle", "grove", "mossy"),
-    "castle": ("castle", "kingdom", "palace", "tower", "throne"),
+    "castle": ("castle", "kingdom", "palace", "tower", "throne", "colosseum", "coliseum",
+               "rome", "roman", "romans", "temple", "ruins", "ancient"),
     "city": ("city", "street", "streets", "buildings", "skyline", "town", "downtown",
-             "tokyo", "paris", "london", "new york", "traffic", "subway", "rooftop"),
+             "tokyo", "paris", "london", "new york", "traffic", "subway", "rooftop",
+             "bus stop", "sidewalk", "pavement", "eiffel tower"),
     "mountain": ("mountain", "mountains", "peak", "peaks", "glacier", "valley below",
                  "slope", "summit", "mountainside", "cliffs"),
     "desert": ("desert", "dune", "dunes", "sand", "oasis", "pyramid", "cactus"),
     "farm": ("farm", "barn", "field", "fields", "fence", "tractor", "meadow farm", "orchard"),
     "room": ("room", "house", "home", "kitchen", "bedroom", "attic", "library", "indoors",
-             "inside", "lamps", "books", "living room", "bakery", "workshop", "shop"),
+             "inside", "lamps", "books", "living room", "bakery", "workshop", "shop",
+             "classroom", "school", "studio", "party", "birthday party", "beyond the window",
+             "through the window", "out of the window", "oven", "easel", "blackboard"),
     "sky": ("sky full", "clouds", "above the clouds", "in the sky", "into the sky", "flying",
             "balloon", "kite"),
     "meadow": ("meadow", "valley", "hills", "river", "garden", "field of flowers", "park"),
@@ -49,6 +54,25 @@ _WEATHER: dict[str, tuple[str, ...]] = {
     "fog": ("fog", "foggy", "mist", "misty", "haze", "smoke"),
 }
 TIMES = tuple(t for t, _ in _TIMES)
+# A room's kind, read from its words (the first that a prompt names wins).
+_INTERIORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("classroom", ("classroom", "school", "class", "lesson", "blackboard", "chalkboard")),
+    ("party", ("party", "birthday", "celebration", "balloons")),
+    ("studio", ("studio", "easel", "canvas", "atelier", "paintbrush")),
+    ("bakery", ("bakery", "baker", "bakers", "bread", "loaves")),
+    ("kitchen", ("kitchen", "oven", "stove", "cooking", "soup", "recipe", "chef", "cook")),
+)
+# Kinds whose own words say "indoors" more surely than a city's name says outdoors.
+_INDOOR = ("kitchen", "classroom", "studio", "bakery", "bedroom", "living room", "attic",
+           "beyond the window", "through the window", "inside", "indoors")  # fmt: skip
+# Places with a landmark of their own: place -> (words, the landmark's picture)
+PLACES: dict[str, tuple[tuple[str, ...], str]] = {
+    "paris": (("paris", "eiffel tower", "france"), "shape:eiffel_tower"),
+    "rome": (("rome", "roman", "romans", "colosseum", "coliseum"), "shape:colosseum"),
+    "tokyo": (("tokyo",), "Tokyo_tower"),
+    "new york": (("new york", "manhattan"), "Statue_of_Liberty"),
+    "egypt": (("egypt", "cairo", "pharaoh"), "shape:pyramid"),
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,8 @@ class Setting:
     weather: frozenset[str]
     surface: str | None = None  # "mars" or "moon": a space scene with ground to stand on
     named: bool = True  # False when no word named the place (the seed chose it)
+    interior: str | None = None  # a room's kind: kitchen, bakery, classroom, studio, party
+    place: str | None = None  # a place with a landmark of its own: paris, rome, moon ...
 
 
 def _count(text: str, phrases: tuple[str, ...]) -> int:
@@ -70,6 +96,7 @@ def read_setting(prompt: str, fallback: int = 0) -> Setting:
     """The setting a prompt describes; ``fallback`` picks a pleasant place when none is named."""
     text = " ".join(prompt.lower().replace("’", "'").split())
     scores = {kind: _count(text, words) for kind, words in _KIND_WORDS.items()}
+    scores["room"] += _count(text, _INDOOR)  # "her kitchen in Paris" is a kitchen
     best = max(KINDS, key=lambda k: (scores[k], -KINDS.index(k)))
     named = scores[best] > 0
     if not named:
@@ -82,6 +109,23 @@ def read_setting(prompt: str, fallback: int = 0) -> Setting:
     if best == "space":
         if _count(text, ("mars", "red planet")):
             surface = "mars"
-        elif _count(text, ("on the moon", "moon's surface", "lunar")):
+        elif _count(
+            text,
+            (
+                "on the moon",
+                "moon's surface",
+                "lunar",
+                "crater",
+                "craters",
+                "moonscape",
+                "surface of the moon",
+            ),
+        ):
             surface = "moon"
-    return Setting(best, time, weather, surface, named)
+    interior = None
+    if best == "room":
+        interior = next((k for k, words in _INTERIORS if _count(text, words)), None)
+    place = next((p for p, (words, _) in PLACES.items() if _count(text, words)), None)
+    if surface:
+        place = surface
+    return Setting(best, time, weather, surface, named, interior, place)

@@ -11,12 +11,13 @@ last candidate of a few (the lighthouse) is a picture drawn from shapes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import emoji
 
 from sparkle_motion.function_tools.images_sdxl.storyboard.glyphs import has_glyph
+from sparkle_motion.function_tools.images_sdxl.storyboard.moods import read_mood
 from sparkle_motion.function_tools.images_sdxl.storyboard.shapes import DRAWERS
 
 SHAPE = "shape:"  # a candidate drawn by ``shapes`` instead of the font
@@ -37,7 +38,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "neighbor": ("person_standing",), "man": ("man_standing",), "woman": ("woman_standing",),
     "sailor": ("person_rowing_boat",), "rower": ("person_rowing_boat",),
     "fisherman": ("person_rowing_boat",), "fisher": ("person_rowing_boat",),
-    "captain": ("pilot",), "pilot": ("pilot",), "pirate": ("pirate_flag",),
+    "captain": ("pilot",), "pilot": ("pilot",), "pirate": ("man",),
+    "pirate_captain": ("man",), "buccaneer": ("man",),
     "king": ("person_with_crown",), "queen": ("person_with_crown",), "prince": ("prince",),
     "princess": ("princess",), "knight": ("person_fencing",), "soldier": ("guard",),
     "wizard": ("mage",), "witch": ("woman_mage",), "sorcerer": ("mage",), "magician": ("mage",),
@@ -57,7 +59,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "woodcutter": ("axe",), "skier": ("skier",), "nomad": ("person_walking",),
     "class": ("student",), "robots": ("robot",), "android": ("robot",),
     "boyfriend": ("man_standing",), "girlfriend": ("woman_standing",),
-    "dwarf": ("person_beard",), "pirate_captain": ("pirate_flag",),
+    "dwarf": ("person_beard",), "kids": ("child",), "children": ("child",),
+    "schoolchildren": ("student",), "pupil": ("student",), "classmate": ("student",),
+    "artist": ("artist",), "roman": ("man",), "romans": ("man",), "gladiator": ("man",),
+    "legionary": ("man",), "centurion": ("man",), "roman_soldier": ("man",),
+    "beekeeper": ("farmer",), "passenger": ("person_standing",), "commuter": ("person_standing",),
     # animals
     "whale": ("spouting_whale",), "puppy": ("dog",), "kitten": ("cat",), "pony": ("horse",),
     "hen": ("chicken",), "cub": ("bear",), "seagull": ("bird",), "gull": ("bird",),
@@ -65,12 +71,39 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "hare": ("rabbit",), "bunny": ("rabbit",), "toad": ("frog",), "mice": ("mouse",),
     "griffin": ("eagle",), "raven": ("black_bird",), "crow": ("black_bird",),
     "moth": ("butterfly",), "insect": ("lady_beetle",), "calf": ("cow",), "lamb": ("ewe",),
-    "bull": ("ox",), "goldfish": ("fish",), "pet": ("dog",),
+    "bull": ("ox",), "goldfish": ("fish",), "pet": ("dog",), "bee": ("honeybee",),
+    "bumblebee": ("honeybee",), "kitty": ("cat",), "doggy": ("dog",),
     # things in stories
     "lighthouse": ("lighthouse", "shape:lighthouse"), "barn": ("shape:barn", "hut"),
     "pyramid": ("shape:pyramid",), "spaceship": ("flying_saucer",), "ufo": ("flying_saucer",),
-    "raft": ("canoe",), "boat": ("sailboat",), "plane": ("airplane",), "library": ("books",),
-    "bakery": ("croissant",), "supermarket": ("shopping_cart",), "shop": ("convenience_store",),
+    "raft": ("canoe",), "boat": ("sailboat",), "ship": ("shape:sailing_ship", "ship"),
+    "pirate_ship": ("shape:sailing_ship", "ship"), "galleon": ("shape:sailing_ship", "ship"),
+    "eiffel_tower": ("shape:eiffel_tower", "Tokyo_tower"),
+    "eiffel": ("shape:eiffel_tower", "Tokyo_tower"),
+    "treehouse": ("shape:treehouse", "house"), "tree_house": ("shape:treehouse", "house"),
+    "colosseum": ("shape:colosseum", "classical_building"),
+    "coliseum": ("shape:colosseum", "classical_building"),
+    "amphitheatre": ("shape:colosseum", "classical_building"),
+    "temple": ("classical_building",), "ruins": ("classical_building",),
+    "hive": ("shape:beehive", "honey_pot"), "beehive": ("shape:beehive", "honey_pot"),
+    "honey": ("honey_pot",), "easel": ("shape:easel",), "canvas": ("shape:easel",),
+    "picture": ("framed_picture",),
+    "paintbrush": ("paintbrush",), "brush": ("paintbrush",), "paints": ("artist_palette",),
+    "oven": ("shape:oven",), "stove": ("shape:oven",), "blackboard": ("shape:blackboard",),
+    "chalkboard": ("shape:blackboard",), "whiteboard": ("shape:blackboard",),
+    "earth": ("shape:earth",), "soup": ("pot_of_food",), "stew": ("pot_of_food",),
+    "bowl": ("bowl_with_spoon",), "cake": ("birthday_cake",),
+    "birthday_cake": ("birthday_cake",), "birthday": ("birthday_cake",),
+    "cupcake": ("cupcake",), "present": ("wrapped_gift",),
+    "presents": ("wrapped_gift",), "gift": ("wrapped_gift",), "confetti": ("party_popper",),
+    "umbrella": ("umbrella", "closed_umbrella"), "parasol": ("umbrella",),
+    "bus_stop": ("bus_stop",), "busstop": ("bus_stop",), "oak": ("deciduous_tree",),
+    "oak_tree": ("deciduous_tree",), "board": ("wood",), "boards": ("wood",),
+    "plank": ("wood",), "planks": ("wood",), "nailing": ("hammer",), "hammering": ("hammer",),
+    "coins": ("coin",), "keys": ("key",), "bicycle": ("bicycle",),
+    "bike": ("bicycle",), "plane": ("airplane",), "library": ("books",),
+    "bakery": ("bread", "croissant"), "supermarket": ("shopping_cart",),
+    "shop": ("convenience_store",),
     "clock": ("mantelpiece_clock",), "map": ("world_map",), "bottle": ("bottle_with_popping_cork",),
 "letter": ("envelope",), "pearl": ("oyster",), "egg": ("egg",),
     "signal": ("satellite_antenna",), "box": ("package",), "treasure": ("gem_stone",),
@@ -119,6 +152,12 @@ foggy stormy snowy rainy windy sunny cloudy misty winter summer spring autumn fa
 cityscape skyline camping sand dunes dune stars' fly fire ice bow date watch wing
 notes sound message eye eyes hand seat station heart window windows stone stones rocky building
 buildings light sunlight moonlight shafts
+paris rome london tokyo crater craters moonscape surface lunar classroom party studio
+interior bakery's inside beyond front behind looking feeling seems looks rain rainy
+kitchen's ship's excited proud joyful surprised sad worried afraid angry determined
+scared frightened terrified nervous anxious glad cheerful furious sleepy exhausted
+astonished amazed unhappy gloomy alone focused peaceful relaxed thrilled delighted
+couple pair few several group crowd many 3d 2d
 """.split()
 )
 # Pictures that draw a whole scene (the background does that) or a sign, not a subject.
@@ -132,6 +171,7 @@ flying_saucer satellite kite balloon parachute cloud cloud_with_rain cloud_with_
 cloud_with_lightning cloud_with_lightning_and_rain sun crescent_moon full_moon star
 glowing_star comet rainbow ghost fairy wind_face tornado cyclone high_voltage snowflake
 sparkles owl parrot feather leaf_fluttering_in_wind shooting_star ringed_planet angel
+shape:earth
 """.split()
 )
 WATER = frozenset(
@@ -139,7 +179,7 @@ WATER = frozenset(
 spouting_whale whale dolphin shark fish tropical_fish blowfish octopus squid jellyfish seal
 otter turtle shrimp lobster duck swan mermaid merman merperson sailboat canoe speedboat
 motor_boat ship ferry person_rowing_boat person_surfing person_swimming orca coral water_wave
-herb oyster
+herb oyster shape:sailing_ship
 """.split()
 )
 LANDMARKS = frozenset(
@@ -147,7 +187,8 @@ LANDMARKS = frozenset(
 shape:lighthouse shape:barn shape:pyramid castle house house_with_garden derelict_house hut
 tent church school hospital office_building factory Tokyo_tower Statue_of_Liberty bank hotel
 stadium mosque volcano classical_building convenience_store department_store circus_tent
-ferris_wheel windmill
+ferris_wheel windmill shape:eiffel_tower shape:treehouse shape:colosseum hindu_temple
+shinto_shrine school
 """.split()
 )
 # Scenery: supporting props that only lead the frame when nothing else is named.
@@ -157,7 +198,7 @@ cloud cloud_with_rain cloud_with_snow cloud_with_lightning cloud_with_lightning_
 crescent_moon full_moon star glowing_star comet rainbow wind_face tornado cyclone
 high_voltage snowflake sparkles deciduous_tree evergreen_tree palm_tree tulip sunflower
 herb rock water_wave fog leaf_fluttering_in_wind dashing_away ringed_planet cactus coral
-mushroom seedling shooting_star fire
+mushroom seedling shooting_star fire shape:earth
 """.split()
 )
 
@@ -173,13 +214,80 @@ snowflake dashing_away cyclone high_voltage tornado water_wave
 """.split()
 )
 
+# How big a thing is beside a character (a person, an animal, a robot): so a key is never
+# bigger than a robot. Characters are found by their code points (``is_character``); a thing
+# not listed here is "small". Landmarks are "large" and drawn behind everyone.
+SIZES = ("tiny", "small", "medium", "large")
+_SIZE_OF: dict[str, str] = {
+    name: size
+    for size, names in (
+        (
+            "tiny",
+            """key old_key spoon paintbrush pencil crayon coin ring hammer magic_wand dagger
+            feather fork_and_knife fountain_pen pen lollipop gem_stone egg screwdriver wrench
+            nut_and_bolt test_tube syringe candle match lipstick seedling honeybee bee
+            four_leaf_clover leaf_fluttering_in_wind envelope scroll drop_of_blood cookie
+            carrot sparkles chopsticks magnifying_glass_tilted_left round_pushpin
+            wood herb mushroom butterfly lady_beetle""".split(),
+        ),
+        (
+            "small",
+            """birthday_cake shortcake cupcake open_book books umbrella closed_umbrella
+            balloon wrapped_gift honey_pot pot_of_food bowl_with_spoon artist_palette croissant
+            bread baguette_bread teddy_bear package bottle_with_popping_cork violin guitar
+            trumpet saxophone banjo skateboard soccer_ball basketball mantelpiece_clock
+            crystal_ball potted_plant tulip sunflower rose hibiscus bouquet framed_picture
+            diya_lamp lantern flashlight camera telescope world_map kite globe_with_meridians
+            party_popper confetti_ball hot_beverage teacup_without_handle cooking pie
+            cup_with_straw laptop radio fishing_pole bow_and_arrow axe pick shovel
+            bucket basket lantern toolbox satellite_antenna red_apple green_apple pizza
+            snowflake fire rock water_wave compass hourglass_done alarm_clock
+            sheaf_of_rice cactus herb coral spiral_shell oyster""".split(),
+        ),
+        (
+            "medium",
+            """shape:easel shape:oven shape:beehive shape:blackboard shape:scarecrow bicycle
+            bus_stop chair couch_and_lamp bed door shopping_cart scooter motor_scooter
+            kick_scooter canoe snowman snowman_without_snow christmas_tree tent piano
+            automobile taxi sailboat motorcycle tractor racing_car fuel_pump
+            deciduous_tree evergreen_tree palm_tree leafless_tree""".split(),
+        ),
+        (
+            "large",
+            """shape:sailing_ship ship ferry motor_boat speedboat bus train locomotive
+            airplane rocket helicopter flying_saucer fire_engine""".split(),
+        ),
+    )
+    for name in names
+}
+# Code points of living things and people: characters, drawn at full size and given a mood.
+# fmt: off
+_ALIVE = (
+    (0x1F400, 0x1F43C), (0x1F466, 0x1F487), (0x1F46E, 0x1F482), (0x1F575, 0x1F575),
+    (0x1F57A, 0x1F57A), (0x1F645, 0x1F64F), (0x1F6A3, 0x1F6A3), (0x1F6B4, 0x1F6B6),
+    (0x1F3C3, 0x1F3C4), (0x1F3C7, 0x1F3CC), (0x1F47B, 0x1F47F), (0x1F916, 0x1F916),
+    (0x1F921, 0x1F921), (0x1F926, 0x1F937), (0x1F938, 0x1F93E), (0x1F977, 0x1F977),
+    (0x1F980, 0x1F99F), (0x1F9A3, 0x1F9AE), (0x1F9B8, 0x1F9B9), (0x1F9CC, 0x1F9CF),
+    (0x1F9D1, 0x1F9DF), (0x1FAB0, 0x1FABF), (0x1FACE, 0x1FACF), (0x1F54A, 0x1F54A),
+    (0x1F577, 0x1F577), (0x26F7, 0x26F7), (0x26F9, 0x26F9), (0x1FAC3, 0x1FAC5),
+)
+# fmt: on
+_THINGS_ALIVE = frozenset("shape:scarecrow snowman snowman_without_snow".split())
+# Pictures that already show several (a count of them is still one picture).
+GROUPS = frozenset(
+    """
+people_holding_hands family men_holding_hands women_holding_hands kiss couple_with_heart
+woman_and_man_holding_hands people_hugging busts_in_silhouette books houses
+""".split()
+)
+
 _IRREGULAR = {
     "mice": "mouse", "geese": "goose", "children": "child", "people": "person", "men": "man",
     "women": "woman", "teeth": "tooth", "feet": "foot", "oxen": "ox", "wolves": "wolf",
     "leaves": "leaf", "elves": "elf", "dwarves": "dwarf", "knives": "knife", "calves": "calf",
     "thieves": "thief", "halves": "half", "shelves": "shelf", "loaves": "loaf",
 }  # fmt: skip
-_TOKEN = re.compile(r"[a-zà-öø-ÿ][a-zà-öø-ÿ'’-]*")
+_TOKEN = re.compile(r"[a-z0-9à-öø-ÿ][a-z0-9à-öø-ÿ'’-]*")
 
 
 @dataclass(frozen=True)
@@ -204,6 +312,27 @@ class Picture:
         return "water" if self.name in WATER else "ground"
 
     @property
+    def alive(self) -> bool:
+        """A character: a person, an animal, a robot, a monster (it can have a mood)."""
+        if self.name in _THINGS_ALIVE:
+            return True
+        if not self.chars:
+            return False
+        cp = ord(self.chars[0])
+        return any(lo <= cp <= hi for lo, hi in _ALIVE)
+
+    @property
+    def size(self) -> str:
+        """``character``, or how big a thing is: tiny, small, medium or large."""
+        if self.name in _SIZE_OF:
+            return _SIZE_OF[self.name]
+        if self.alive:
+            return "character"
+        if self.zone == "landmark":
+            return "large"
+        return "small"
+
+    @property
     def scenery(self) -> bool:
         """A supporting prop (a cloud, a tree) rather than a subject."""
         return self.name in SCENERY
@@ -217,6 +346,45 @@ class Match:
     base: str  # the word the picture was found for: "sailor"
     picture: Picture
     position: int  # index of the word among the prompt's words
+    count: int = 1  # how many the prompt names: "two kids" 2, "pirates" 2 (a plural), "a kid" 1
+    number: bool = False  # whether the count was said ("three pirates"), not guessed
+
+
+# Counts before a noun: "two kids", "3 bakers", "a pair of owls"; a plural says 2.
+_NUMBERS = {
+    w: n + 1
+    for n, w in enumerate(
+        "one two three four five six seven eight nine ten eleven twelve".split()
+    )
+} | {
+    "couple": 2, "pair": 2, "both": 2, "twin": 2, "twins": 2, "few": 3, "several": 3,
+    "group": 3, "handful": 3, "some": 3, "many": 4, "crowd": 4, "dozen": 12, "lots": 4,
+}  # fmt: skip
+_BREAKS = frozenset("a an the and or with to at in on by from for into onto 's".split())
+MAX_COUNT = 12  # what a count is read as at most; ``compose`` draws fewer
+
+
+def _count_before(tokens: list[str], i: int, matched: set[int]) -> int | None:
+    """The number said just before token ``i`` ("two little kids"), or None."""
+    j, steps = i - 1, 0
+    while j >= 0 and steps < 3:
+        t = tokens[j]
+        if t.isdigit():
+            return max(1, min(MAX_COUNT, int(t)))
+        if t in _NUMBERS:
+            return _NUMBERS[t]
+        if j in matched or (t in _BREAKS and t != "of"):
+            return None
+        j, steps = j - 1, steps + 1
+    return None
+
+
+def is_plural(word: str, base: str) -> bool:
+    """Whether ``word`` names several: "kids" (base "kid"), "mice", "robots"."""
+    word = word.split()[-1].removesuffix("'s")
+    if word in _IRREGULAR or (base != word and base in singulars(word)[1:]):
+        return True
+    return any(s in SYNONYMS or s in _names() for s in singulars(word)[1:])
 
 
 @cache
@@ -320,24 +488,36 @@ def match(prompt: str) -> list[Match]:
         for n in (3, 2):
             if i + n <= len(tokens):
                 phrase = "_".join(t.removesuffix("'s") for t in tokens[i : i + n])
-                if phrase in SYNONYMS or phrase in _names():
+                if phrase in _names() or any(f in SYNONYMS for f in singulars(phrase)):
                     hit = lookup(phrase)
                     if hit:
                         span = n
                         break
-        if hit is None and tokens[i] not in _STOP:
+        if hit is None and tokens[i] not in _STOP and not tokens[i].isdigit():
             hit = lookup(tokens[i])
         if hit is not None:
             found.append(Match(" ".join(tokens[i : i + span]), hit[0], hit[1], i))
         i += span
     found.sort(key=lambda m: m.position)
-    seen: set[str] = set()
-    unique = []
+    starts = {m.position for m in found}
+    counted = []
     for m in found:
-        if m.picture.name not in seen:
-            seen.add(m.picture.name)
-            unique.append(m)
-    return unique
+        said = _count_before(tokens, m.position, starts) if m.position < len(tokens) else None
+        if m.picture.name in GROUPS:  # "friends" holding hands is one picture of several
+            n = 1
+        elif said is not None:
+            n = said
+        else:
+            n = 2 if is_plural(m.word, m.base) else 1
+        counted.append(replace(m, count=n, number=said is not None))
+    unique: dict[str, Match] = {}
+    for m in counted:  # a picture named twice is kept once, at its first place
+        first = unique.get(m.picture.name)
+        if first is None:
+            unique[m.picture.name] = m
+        elif m.number and not first.number:
+            unique[m.picture.name] = replace(first, count=m.count, number=True)
+    return list(unique.values())
 
 
 def _emoji_in(prompt: str) -> list[Match]:
@@ -354,6 +534,11 @@ def _emoji_in(prompt: str) -> list[Match]:
     return out
 
 
+# Words for doing something that name the tool it is done with ("nailing" -> a hammer): they
+# do not describe the next word as "lighthouse" describes "keeper".
+_DOINGS = frozenset(k for k in SYNONYMS if k.endswith("ing"))
+
+
 @dataclass(frozen=True)
 class Cast:
     """Who and what a frame shows: 1-3 subjects (the first leads), landmarks, props."""
@@ -361,9 +546,10 @@ class Cast:
     subjects: tuple[Match, ...]
     landmarks: tuple[Match, ...]
     props: tuple[Match, ...]
+    mood: str | None = None  # how the characters look: "afraid" (see ``moods``)
 
 
-def cast(prompt: str, max_subjects: int = 3) -> Cast:
+def cast(prompt: str, max_subjects: int = 4) -> Cast:
     """Split a prompt's matches into lead subjects, landmarks and scenery props.
 
     The first matched word leads. In "a lighthouse keeper and a whale" the keeper leads,
@@ -384,10 +570,16 @@ def cast(prompt: str, max_subjects: int = 3) -> Cast:
         if m.picture.scenery and (clause[m.position] != lead_clause or m.picture.name in WEATHER):
             props.append(m)
             continue
-        if actors and actors[-1].position + len(actors[-1].word.split()) == m.position:
+        if (
+            actors
+            and actors[-1].position + len(actors[-1].word.split()) == m.position
+            and not {actors[-1].base, m.base} & _DOINGS
+        ):
             actors.pop()  # "detective penguin": the first word describes the second
         actors.append(m)
-    return Cast(tuple(actors[:max_subjects]), tuple(landmarks[:1]), tuple(props[:3]))
+    return Cast(
+        tuple(actors[:max_subjects]), tuple(landmarks[:1]), tuple(props[:3]), read_mood(prompt)
+    )
 
 
 def _clauses(prompt: str) -> list[int]:
