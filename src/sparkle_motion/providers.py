@@ -57,7 +57,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
     ("qa_qwen2vl", "fixture"): "qa_qwen2vl/fixture@1",
     ("images_sdxl", "preview"): "images_sdxl/preview@2",
     ("images_sdxl", "full"): "images_sdxl/sdxl@1",
-    ("videos_wan", "preview"): "videos_wan/preview@3",
+    ("videos_wan", "preview"): "videos_wan/preview@4",
     ("lipsync_wav2lip", "preview"): "lipsync_wav2lip/preview@3",
     ("qa_qwen2vl", "preview"): "qa_qwen2vl/preview@1",
     ("tts_chatterbox", "preview"): "tts_chatterbox/preview@2",

@@ -20,7 +20,7 @@ from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/preview"
-VERSION = "3"
+VERSION = "4"
 
 
 def pick_motion(motion: str | None, seed: int, prompt: str) -> str:
