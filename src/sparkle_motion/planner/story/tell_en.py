@@ -234,6 +234,12 @@ EXPLAINERS: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
 }
 
+# a second sentence for the setup: the calm before the idea's event
+PRELUDES = (
+    "Nobody could have guessed what was about to happen to {S}.",
+    "Days came and went, each much like the one before, for {S}.",
+    "Little did {S} know how much was about to change.",
+)
 TITLES: dict[str, tuple[str, ...]] = {
     "story": ("The beginning", "{Event}", "Trying", "Trouble", "The turn", "The end"),
     "explainer": ("What this is about", "Part one", "Part two", "Part three", "Part four",
@@ -282,6 +288,8 @@ def sentences(kind: str, slots: dict[str, str], beat: int, pick: int) -> str:
     text = choose(table[beat], slots, pick)
     if not text:
         text = choose(STORIES["story"][beat], slots, pick)
+    if beat == 0 and kind not in {"explainer", "nominal"}:
+        text = f"{text} {choose(PRELUDES, slots, pick // 7)}"
     return text
 
 
