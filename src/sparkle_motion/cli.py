@@ -356,6 +356,18 @@ def _plan_summary(plan: MoviePlan) -> str:
     return ", ".join(parts)
 
 
+def _note_offline_explainer(idea: str, model: str | None) -> None:
+    """One line when the offline planner wrote an explainer: it outlines, it has no facts."""
+    from sparkle_motion.planner.models import is_deterministic, model_name
+    from sparkle_motion.planner.story import is_explainer
+
+    if is_deterministic(model_name(model)) and is_explainer(idea):
+        err.print(
+            "[yellow]note:[/yellow] offline the planner has no facts: this explainer only "
+            "outlines the topic; a real model (--model) writes the content"
+        )
+
+
 @app.command()
 def plan(
     idea: Annotated[str, typer.Argument(help="The movie in one sentence.", show_default=False)],
@@ -406,6 +418,7 @@ def plan(
         started = time.perf_counter()
         movie = generate_plan(idea, model=model)
         elapsed = time.perf_counter() - started
+        _note_offline_explainer(idea, model)
         kind = (fmt.value if fmt else None) or (
             "json" if output and output.suffix.lower() == ".json" else "yaml"
         )
@@ -631,6 +644,7 @@ def run(
             from sparkle_motion.script_agent import generate_plan
 
             plan = planned = generate_plan(target, model=model)  # run_plan validates it
+            _note_offline_explainer(target, model)
             beside = movie or Path(f"{_slug(plan.title)}.mp4").resolve()
             plan_file = beside.with_suffix(".plan.yaml")
             if not replan and _is_edited(plan_file, plan):

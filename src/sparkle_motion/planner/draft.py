@@ -51,17 +51,49 @@ class PlanDraft(BaseModel):
     refusal: str | None = Field(
         None, description="Set only when the request must be refused; then scenes is empty."
     )
+    language: str | None = Field(
+        None, description="Language of the narration (en, es, zh ...); omit for English."
+    )
+    kind: str | None = Field(
+        None, description="Kind of movie: a story, or an explainer; omit for a story."
+    )
 
 
 def _seed(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:4], "big")
 
 
+def spoken_words(text: str) -> float:
+    """Words as a narrator paces them; Chinese has no spaces: about 1.6 characters a word."""
+    han = sum("\u3400" <= ch <= "\u9fff" for ch in text)
+    return len(text.split()) + han / 1.6
+
+
 def shot_frames(narration: str, fps: int, pad_s: float) -> int:
     """Frames for a shot covering the narration: 4k+1, as Wan-style video models need."""
-    seconds = len(narration.split()) / WORDS_PER_SECOND + pad_s
+    seconds = spoken_words(narration) / WORDS_PER_SECOND + pad_s
     frames = max(9, math.ceil(seconds * fps))
     return 4 * math.ceil((frames - 1) / 4) + 1
+
+
+def narrator_voice(language: str | None, known_voices: set[str]) -> dict[str, str]:
+    """The narration voice for a draft's language: ``narrator_<lang>`` where the catalog has
+    one, else ``narrator``; a language other than English is said, so the voice speaks it."""
+    lang = (language or "en").strip().lower().split("-")[0] or "en"
+    if lang == "en":
+        return {"id": "narrator"}
+    voice = f"narrator_{lang}" if f"narrator_{lang}" in known_voices else "narrator"
+    return {"id": voice, "language": lang}
+
+
+def _scene_voice(
+    voice: str | None, narrator: dict[str, str], known_voices: set[str]
+) -> dict[str, str]:
+    """A scene's own voice where the catalog knows it (in the draft's language), else the
+    narrator's."""
+    if voice in known_voices and voice != "narrator":
+        return {**narrator, "id": voice}
+    return dict(narrator)
 
 
 def draft_to_plan(
@@ -77,6 +109,7 @@ def draft_to_plan(
 
     # a model may invent a voice name; the catalog's logical voices are the only ones
     known_voices = set(load_catalog().voices)
+    narrator = narrator_voice(draft.language, known_voices)
     steps: list[dict] = []
     for i, scene in enumerate(draft.scenes, start=1):
         sid = f"scene{i}"
@@ -112,7 +145,7 @@ def draft_to_plan(
                 "type": "tts",
                 "title": f"{title}: narration",
                 "text": scene.narration.strip(),
-                "voice": {"id": scene.voice if scene.voice in known_voices else "narrator"},
+                "voice": _scene_voice(scene.voice, narrator, known_voices),
                 "opts": {"scene": sid},
             },
         ]
