@@ -55,7 +55,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
     ("videos_wan", "fixture"): "videos_wan/fixture@4",
     ("lipsync_wav2lip", "fixture"): "lipsync_wav2lip/fixture@5-3",
     ("qa_qwen2vl", "fixture"): "qa_qwen2vl/fixture@1",
-    ("images_sdxl", "preview"): "images_sdxl/preview@2",
+    ("images_sdxl", "preview"): "images_sdxl/preview@3",
     ("images_sdxl", "full"): "images_sdxl/sdxl@1",
     ("videos_wan", "preview"): "videos_wan/preview@4",
     ("lipsync_wav2lip", "preview"): "lipsync_wav2lip/preview@3",

@@ -419,3 +419,38 @@ def test_same_prompt_and_seed_same_png() -> None:
         b = preview.render(prompt, 1, 4, {"width": 320, "height": 180})[0]["data"]
         assert a == b
         Image.open(io.BytesIO(a)).verify()
+
+
+def test_a_counted_group_is_drawn_one_by_one() -> None:
+    """ "four friends" are four people, not one picture of two holding hands."""
+    found = {m.word: m for m in match("Four friends, looking curious, on the wide ocean.")}
+    assert found["friends"].picture.name != "people_holding_hands"
+    assert found["friends"].count == 4
+    frame = compose("Four friends, looking curious, on the wide ocean.", 3, 320, 180)
+    assert sum(p.word == "friends" and p.role == "subject" for p in frame.placements) == 4
+    # without a number they stay the one group picture
+    assert {m.word: m for m in match("friends by the sea")}["friends"].count == 1
+
+
+def test_a_kitchen_in_paris_is_a_room_even_with_the_tower_named() -> None:
+    s = read_setting(
+        "A chef, looking happy, in Paris, the Eiffel Tower above the rooftops, in a busy "
+        "kitchen with copper pans, in the early morning."
+    )
+    assert (s.kind, s.interior, s.place) == ("room", "kitchen", "paris")
+    assert {"kitchen", "paris", "eiffel tower"} <= set(s.words)
+
+
+def test_the_setting_says_which_words_it_painted() -> None:
+    s = read_setting("People, looking afraid, in a small village, as a flood pours in.")
+    assert "village" in s.words and "flood" in s.words and "rain" in s.weather
+    meta = preview.render("A dog at the top of a hill, at dawn.", 1, 1, {"width": 96})[0]
+    assert "hill" in meta["metadata"]["background"]["words"]
+    # a place no word named was chosen by the seed: it names no words
+    assert read_setting("A dog, looking calm.").words == ()
+
+
+def test_towns_and_gardens_are_drawn_and_smoke_is_no_cigarette() -> None:
+    pictures = {m.picture.name for m in match("a garden in a fishing town below a smoking volcano")}
+    assert {"houses", "potted_plant", "volcano"} <= pictures
+    assert "smoking" not in pictures

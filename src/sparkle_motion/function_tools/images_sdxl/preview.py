@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from PIL import PngImagePlugin
 
 PROVIDER_ID = "images_sdxl/preview"
-VERSION = "2"  # 2: counts, moods, sizes by kind, places, spots kept per character
+# 2: counts, moods, sizes by kind, places, spots kept per character
+# 3: a counted group drawn one by one, a room over a city's name, towns and gardens
+VERSION = "3"
 MODEL_ID = "openmoji-storyboard"
 _PNG_LEVEL = 3  # smaller files than level 1, and far faster than the default 6 on paintings
 
@@ -75,6 +77,7 @@ def render(prompt: str, count: int, seed: int | None, opts: dict[str, Any]) -> l
                         "named": setting.named,
                         "interior": setting.interior,
                         "place": setting.place,
+                        "words": list(setting.words),
                     },
                     "attribution": ATTRIBUTION,
                 },

@@ -23,18 +23,20 @@ _KIND_WORDS: dict[str, tuple[str, ...]] = {
                "rome", "roman", "romans", "temple", "ruins", "ancient"),
     "city": ("city", "street", "streets", "buildings", "skyline", "town", "downtown",
              "tokyo", "paris", "london", "new york", "traffic", "subway", "rooftop",
-             "bus stop", "sidewalk", "pavement", "eiffel tower"),
+             "bus stop", "sidewalk", "pavement", "eiffel tower", "roof", "rooftops"),
     "mountain": ("mountain", "mountains", "peak", "peaks", "glacier", "valley below",
                  "slope", "summit", "mountainside", "cliffs"),
     "desert": ("desert", "dune", "dunes", "sand", "oasis", "pyramid", "cactus"),
-    "farm": ("farm", "barn", "field", "fields", "fence", "tractor", "meadow farm", "orchard"),
+    "farm": ("farm", "barn", "field", "fields", "fence", "tractor", "meadow farm", "orchard",
+             "village", "cottages"),
     "room": ("room", "house", "home", "kitchen", "bedroom", "attic", "library", "indoors",
              "inside", "lamps", "books", "living room", "bakery", "workshop", "shop",
              "classroom", "school", "studio", "party", "birthday party", "beyond the window",
              "through the window", "out of the window", "oven", "easel", "blackboard"),
     "sky": ("sky full", "clouds", "above the clouds", "in the sky", "into the sky", "flying",
             "balloon", "kite"),
-    "meadow": ("meadow", "valley", "hills", "river", "garden", "field of flowers", "park"),
+    "meadow": ("meadow", "valley", "hill", "hills", "river", "garden", "field of flowers",
+               "park"),
 }  # fmt: skip
 # (time, words), first match wins: the more specific phrases come first.
 _TIMES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -86,6 +88,7 @@ class Setting:
     named: bool = True  # False when no word named the place (the seed chose it)
     interior: str | None = None  # a room's kind: kitchen, bakery, classroom, studio, party
     place: str | None = None  # a place with a landmark of its own: paris, rome, moon ...
+    words: tuple[str, ...] = ()  # the prompt's words that chose the place, room and weather
 
 
 def _count(text: str, phrases: tuple[str, ...]) -> int:
@@ -96,8 +99,9 @@ def read_setting(prompt: str, fallback: int = 0) -> Setting:
     """The setting a prompt describes; ``fallback`` picks a pleasant place when none is named."""
     text = " ".join(prompt.lower().replace("’", "'").split())
     scores = {kind: _count(text, words) for kind, words in _KIND_WORDS.items()}
-    scores["room"] += _count(text, _INDOOR)  # "her kitchen in Paris" is a kitchen
     best = max(KINDS, key=lambda k: (scores[k], -KINDS.index(k)))
+    if _count(text, _INDOOR):  # "her kitchen in Paris" is a kitchen (Paris in the window)
+        best = "room"
     named = scores[best] > 0
     if not named:
         best = ("meadow", "sea", "forest", "mountain", "sky", "desert")[fallback % 6]
@@ -128,4 +132,13 @@ def read_setting(prompt: str, fallback: int = 0) -> Setting:
     place = next((p for p, (words, _) in PLACES.items() if _count(text, words)), None)
     if surface:
         place = surface
-    return Setting(best, time, weather, surface, named, interior, place)
+    words = [w for w in _KIND_WORDS[best] if named and _count(text, (w,))]
+    words += [w for k, ws in _INTERIORS if k == interior for w in ws if _count(text, (w,))]
+    words += [w for k in sorted(weather) for w in _WEATHER[k] if _count(text, (w,))]
+    if place and place in PLACES:
+        words += [w for w in PLACES[place][0] if _count(text, (w,))]
+    elif surface:
+        words.append(surface)
+    return Setting(
+        best, time, weather, surface, named, interior, place, tuple(dict.fromkeys(words))
+    )

@@ -86,7 +86,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "amphitheatre": ("shape:colosseum", "classical_building"),
     "temple": ("classical_building",), "ruins": ("classical_building",),
     "hive": ("shape:beehive", "honey_pot"), "beehive": ("shape:beehive", "honey_pot"),
-    "honey": ("honey_pot",), "easel": ("shape:easel",), "canvas": ("shape:easel",),
+    "honey": ("honey_pot",), "town": ("houses",), "village": ("houses",),
+    "garden": ("potted_plant", "tulip"), "easel": ("shape:easel",), "canvas": ("shape:easel",),
     "picture": ("framed_picture",),
     "paintbrush": ("paintbrush",), "brush": ("paintbrush",), "paints": ("artist_palette",),
     "oven": ("shape:oven",), "stove": ("shape:oven",), "blackboard": ("shape:blackboard",),
@@ -146,7 +147,8 @@ film cinematic depth field paper shapes vector outlines oil painting brushstroke
 animation render style photo photograph portrait landscape scene shot frame camera
 wave waves ocean sea sky forest woods wood city street streets room kitchen bedroom attic
 desert mountain mountains valley hill hills meadow coast shore beach bay harbor harbour
-island river lake reef underwater space galaxy farm field fields garden village town
+island river lake reef underwater space galaxy farm field fields
+smoking smoke smoky
 dawn sunrise sunset dusk twilight morning afternoon evening noon midday midnight hour
 foggy stormy snowy rainy windy sunny cloudy misty winter summer spring autumn fall
 cityscape skyline camping sand dunes dune stars' fly fire ice bow date watch wing
@@ -280,6 +282,15 @@ people_holding_hands family men_holding_hands women_holding_hands kiss couple_wi
 woman_and_man_holding_hands people_hugging busts_in_silhouette books houses
 """.split()
 )
+
+# A group picture's one member, for a group whose number is said ("four friends").
+_SINGLES = {
+    "people_holding_hands": ("person_standing", "person"),
+    "men_holding_hands": ("man_standing", "man"),
+    "women_holding_hands": ("woman_standing", "woman"),
+    "family": ("person_standing", "person"),
+    "busts_in_silhouette": ("bust_in_silhouette",),
+}
 
 _IRREGULAR = {
     "mice": "mouse", "geese": "goose", "children": "child", "people": "person", "men": "man",
@@ -503,6 +514,14 @@ def match(prompt: str) -> list[Match]:
     counted = []
     for m in found:
         said = _count_before(tokens, m.position, starts) if m.position < len(tokens) else None
+        if m.picture.name in GROUPS and said is not None and said > 1:
+            # "four friends": four people, each one picture (a group glyph shows two)
+            single = next(
+                (pic for name in _SINGLES.get(m.picture.name, ()) if (pic := picture(name))),
+                None,
+            )
+            if single is not None:
+                m = replace(m, picture=single)
         if m.picture.name in GROUPS:  # "friends" holding hands is one picture of several
             n = 1
         elif said is not None:
