@@ -115,7 +115,8 @@ def _narration(teller, idea: Idea, beat: int) -> str:
     if BEATS[beat] == "epilogue":
         from sparkle_motion.planner.story.tell_en import choose
 
-        return choose(EPILOGUES[idea.lang], idea.slots, pick)
+        text = choose(EPILOGUES[idea.lang], idea.slots, pick)
+        return teller.contract(text) if idea.lang == "es" else text
     return teller.sentences(idea.kind, idea.slots, beat, pick)
 
 

@@ -381,7 +381,8 @@ def _story(
     other = ""
     other_a = ""
     if len(group) > 1 and kind in {"friendship", "rivalry"}:
-        s_the, other = the(group[0]), the(group[1])
+        # "a knight and a dragon become friends": the story starts with the knight alone
+        subject, s_the, other = group[0], the(group[0]), the(group[1])
         other_a = group[1]
     else:
         animate_obj = obj and any(lex[k].animate for _, k, _ in _concepts_in(obj.split()))
@@ -406,7 +407,8 @@ def _story(
         "S": s_the,
         "group": " and ".join(the(g) for g in group),
         "where": where,
-        "be": "were" if plural_subject and len(group) == 1 else "was",
+        # "the two kids were", "the girl and her grandmother were", "the knight was"
+        "be": "were" if (plural_subject if len(group) == 1 else " and " in s_the) else "was",
         "pos": pos,
         "they": {"her": "she", "his": "he", "its": "it"}.get(pos, "they"),
         "them": {"her": "her", "his": "him", "its": "it"}.get(pos, "them"),

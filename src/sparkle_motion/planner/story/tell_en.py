@@ -119,7 +119,7 @@ STORIES: dict[str, tuple[tuple[str, ...], ...]] = {
             "Then one night {obj_the} was nearly ruined, and {S} {be} close to giving up.",
         ),
         ("{S} tried again, and this time {obj_the} came together piece by piece.",),
-        ("At last {S} {vp}, and everyone nearby came to admire the work.",),
+        ("At last {S} {vp_the}, and everyone nearby came to admire the work.",),
     ),
     "transformation": (
         (
@@ -288,7 +288,8 @@ def sentences(kind: str, slots: dict[str, str], beat: int, pick: int) -> str:
     text = choose(table[beat], slots, pick)
     if not text:
         text = choose(STORIES["story"][beat], slots, pick)
-    if beat == 0 and kind not in {"explainer", "nominal"}:
+    # (a disaster's subject is the flood or the volcano: no "little did the flood know")
+    if beat == 0 and kind not in {"explainer", "nominal", "disaster"}:
         text = f"{text} {choose(PRELUDES, slots, pick // 7)}"
     return text
 
@@ -305,7 +306,11 @@ def movie_title(idea) -> str:
     elif s.get("pair") and idea.kind in {"friendship", "rivalry"}:
         text = s["pair"]
     elif s.get("obj_the") and idea.kind in {"loss", "quest", "making", "fear"}:
-        text = f"{s['S']} and {s['obj_the']}"
+        # "The girl, her grandmother and the bread", not "... and ... and ..."
+        who = s["S"].replace(" and ", ", ", s["S"].count(" and "))
+        text = f"{who} and {s['obj_the']}"
+    elif s.get("other") and idea.kind == "teaching":
+        text = f"{s['S']} and {s['other']}"
     else:
         text = s.get("S") or idea.text
     text = text if len(text) <= 80 else text[:77].rstrip() + "…"

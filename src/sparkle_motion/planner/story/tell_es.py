@@ -6,6 +6,8 @@ the subject through slots ({tiene}: tiene/tienen) and adjectives through others 
 
 from __future__ import annotations
 
+import re
+
 from sparkle_motion.planner.story.tell_en import choose, fill
 
 STORIES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -62,10 +64,15 @@ STORIES["quest"] = STORIES["story"]
 TITLES = ("El comienzo", "El gran día", "Paso a paso", "Problemas", "El giro", "El final")
 
 
+def contract(text: str) -> str:
+    """Spanish contracts de + el and a + el: "la historia del pescador", "al niño"."""
+    return re.sub(r"\b([dD]e|[aA]) el\b", r"\1l", text)
+
+
 def sentences(kind: str, slots: dict[str, str], beat: int, pick: int) -> str:
     slots = {**slots, "vuelve": "vuelven" if slots.get("plural") else "vuelve"}
     text = choose(STORIES.get(kind, STORIES["story"])[beat], slots, pick)
-    return text or choose(STORIES["story"][beat], slots, pick)
+    return contract(text or choose(STORIES["story"][beat], slots, pick))
 
 
 def title(kind: str, beat: int, slots: dict[str, str]) -> str:
