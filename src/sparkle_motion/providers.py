@@ -122,6 +122,12 @@ def backend(tool: str, profile: str) -> ModuleType:
     return importlib.import_module(_available(tool, profile))
 
 
+def check_backend(tool: str, profile: str) -> str:
+    """The backend module's name once everything it needs is known to be here (nothing
+    is imported); one-line MissingDependencyError otherwise."""
+    return _available(tool, profile)
+
+
 def _available(tool: str, profile: str) -> str:
     """The backend module's name, once what it needs is known to be here (nothing is
     imported); MissingDependencyError in one line otherwise."""
