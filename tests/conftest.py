@@ -23,6 +23,7 @@ _ENV = (
     "SMOKE_TTS",
     "SMOKE_QA",
     "SMOKE_LIPSYNC",
+    "SPARKLE_CHATTERBOX_PYTHON",
     "GOOGLE_API_KEY",
     "GEMINI_API_KEY",
 )

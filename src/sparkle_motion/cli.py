@@ -790,13 +790,36 @@ def voices(
         typer.Option(help="Only this provider (e.g. espeak-local, fixture-local)."),
     ] = None,
 ) -> None:
-    """List the voices a plan's narration can use (``voice: emma``)."""
+    """List the TTS providers (tier, features, whether they can speak here) and the voices a
+    plan's narration can use (``voice: emma``)."""
     with _user_errors():
         from rich.table import Table
 
+        from sparkle_motion.tts_agent import BACKENDS
         from sparkle_motion.voices import list_available_voices, load_catalog
 
         catalog = load_catalog()
+        ptable = Table(title="TTS providers", title_justify="left")
+        for column in ("provider", "tier", "profile", "features", "watermark", "here"):
+            ptable.add_column(column)
+        for pid, p in catalog.providers.items():
+            if provider is not None and pid != provider:
+                continue
+            if not p.available or p.profile is None:
+                here = "not built yet"
+            else:
+                missing = BACKENDS.missing(pid, p)
+                here = "available" if missing is None else f"missing: {missing}"
+            ptable.add_row(
+                *(
+                    _safe(x)
+                    for x in (
+                        pid, p.tier, p.profile or "-", ", ".join(p.features) or "-",
+                        "yes" if p.watermarking else "no", here,
+                    )
+                )
+            )  # fmt: skip
+        out.print(ptable)
         table = Table(title="Voices (configs/tts_providers.yaml)", title_justify="left")
         for column in ("voice", "provider", "speaks as", "languages", "about"):
             table.add_column(column)

@@ -5,12 +5,24 @@ first: the command line (``--provider TOOL=PROFILE``), the config file (``provid
 in sparkle.yaml), the spec's SMOKE_* flags (which switch their tool to ``full``), then the
 profile. A provider that is not built, or whose package is missing, fails with one line
 naming what is missing.
+
+This is the one place that knows what each backend needs: packages (``_REQUIRES``), and
+what a package check cannot see (``_CHECKS``: interpreters, pinned versions). Chatterbox
+(tts_chatterbox, full) runs in an interpreter of its own, ``SPARKLE_CHATTERBOX_PYTHON``
+(a venv with ``pip install chatterbox-tts``), or in this one only when the installed
+chatterbox-tts pins exactly the versions installed here (:func:`chatterbox_route`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 
 from sparkle_motion.config import Settings, get_settings
@@ -45,6 +57,7 @@ _BACKENDS: dict[tuple[str, str], str] = {
     ("lipsync_wav2lip", "preview"): "sparkle_motion.function_tools.lipsync_wav2lip.preview",
     ("qa_qwen2vl", "preview"): "sparkle_motion.function_tools.qa_qwen2vl.preview",
     ("tts_chatterbox", "preview"): "sparkle_motion.function_tools.tts_chatterbox.preview",
+    ("tts_chatterbox", "full"): "sparkle_motion.function_tools.tts_chatterbox.full",
 }
 # ``id@version`` of each backend (its PROVIDER_ID and VERSION, part of every step's cache
 # key), so that a run whose steps are all cached imports no backend (and none of numpy,
@@ -61,6 +74,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
     ("lipsync_wav2lip", "preview"): "lipsync_wav2lip/preview@3",
     ("qa_qwen2vl", "preview"): "qa_qwen2vl/preview@1",
     ("tts_chatterbox", "preview"): "tts_chatterbox/preview@2",
+    ("tts_chatterbox", "full"): "tts_chatterbox/full@1",
 }
 # packages a backend needs, checked before it is imported
 _REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -68,6 +82,108 @@ _REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 _INSTALL_HINT = {
     "full": "pip install 'sparkle-motion[full]'",
+}
+
+
+# ------------------------------------------------------------------------- Chatterbox
+
+CHATTERBOX_PYTHON_ENV = "SPARKLE_CHATTERBOX_PYTHON"
+CHATTERBOX_INSTALL = (
+    f"make a venv for it (python3.11 -m venv ~/.venvs/chatterbox && "
+    f"~/.venvs/chatterbox/bin/pip install chatterbox-tts) and set "
+    f"{CHATTERBOX_PYTHON_ENV}=~/.venvs/chatterbox/bin/python, or pip install chatterbox-tts "
+    f"here only if its pins match this environment (see docs/dependencies.md)"
+)
+_PROBE = (
+    "import importlib.util as u, sys; "
+    "sys.exit(0 if u.find_spec('chatterbox') and u.find_spec('torch') else 3)"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_interpreter(python: str, stamp: int) -> str | None:
+    """None when ``python`` imports chatterbox and torch, else what is wrong (cached per
+    interpreter file version)."""
+    try:
+        done = subprocess.run([python, "-c", _PROBE], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot run: {type(exc).__name__}"
+    return None if done.returncode == 0 else "has no chatterbox-tts (or torch) installed"
+
+
+def chatterbox_pin_clashes() -> list[str]:
+    """The exact pins (``name==version``) of the installed chatterbox-tts that this
+    environment does not satisfy (``torch==2.6.0 (here 2.13.0)``)."""
+    from importlib import metadata
+
+    try:
+        requirements = metadata.requires("chatterbox-tts") or []
+    except metadata.PackageNotFoundError:
+        return ["chatterbox-tts (its package metadata is missing)"]
+    clashes = []
+    for requirement in requirements:
+        spec, _, marker = requirement.partition(";")
+        if "extra" in marker:
+            continue
+        pin = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s,;]+)\s*", spec)
+        if not pin:
+            continue
+        name, wanted = pin.groups()
+        try:
+            have = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            clashes.append(f"{name}=={wanted} (not installed)")
+            continue
+        if have.split("+")[0] != wanted:
+            clashes.append(f"{name}=={wanted} (here {have})")
+    return clashes
+
+
+def chatterbox_route() -> dict[str, str]:
+    """How Chatterbox runs here: ``{"chatterbox_route": "worker", "chatterbox_python":
+    PATH}`` (``SPARKLE_CHATTERBOX_PYTHON``) or ``{"chatterbox_route": "in_process"}``.
+
+    Raises:
+        MissingDependencyError: neither route works; one line naming both.
+    """
+    python = os.environ.get(CHATTERBOX_PYTHON_ENV, "").strip()
+    if python:
+        path = Path(python).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            problem = "is not an executable file"
+        else:
+            problem = _probe_interpreter(str(path), path.stat().st_mtime_ns)
+        if problem:
+            raise MissingDependencyError(
+                f"tts_chatterbox (full): {CHATTERBOX_PYTHON_ENV}={python} {problem}",
+                hint=CHATTERBOX_INSTALL,
+            )
+        return {"chatterbox_route": "worker", "chatterbox_python": str(path)}
+    if _installed("chatterbox"):
+        clashes = chatterbox_pin_clashes()
+        if not clashes:
+            return {"chatterbox_route": "in_process"}
+        raise MissingDependencyError(
+            "tts_chatterbox (full): the chatterbox-tts installed here pins "
+            f"{', '.join(clashes[:3])}, which would break the other models",
+            hint=CHATTERBOX_INSTALL,
+        )
+    raise MissingDependencyError(
+        "tts_chatterbox (full) needs Chatterbox, which is not installed", hint=CHATTERBOX_INSTALL
+    )
+
+
+def _chatterbox_missing() -> str | None:
+    try:
+        chatterbox_route()
+    except MissingDependencyError as exc:
+        return str(exc)
+    return None
+
+
+# what a backend needs that a package check cannot see: None, or the line saying what
+_CHECKS: dict[tuple[str, str], Callable[[], str | None]] = {
+    ("tts_chatterbox", "full"): _chatterbox_missing,
 }
 
 
@@ -122,6 +238,12 @@ def backend(tool: str, profile: str) -> ModuleType:
     return importlib.import_module(_available(tool, profile))
 
 
+def check_backend(tool: str, profile: str) -> str:
+    """The backend module's name once everything it needs is known to be here (nothing
+    is imported); one-line MissingDependencyError otherwise."""
+    return _available(tool, profile)
+
+
 def _available(tool: str, profile: str) -> str:
     """The backend module's name, once what it needs is known to be here (nothing is
     imported); MissingDependencyError in one line otherwise."""
@@ -138,6 +260,10 @@ def _available(tool: str, profile: str) -> str:
                 f"{tool} ({profile}) needs the {package} package",
                 hint=_INSTALL_HINT.get(profile),
             )
+    check = _CHECKS.get((tool, profile))
+    problem = check() if check is not None else None
+    if problem:
+        raise MissingDependencyError(problem)
     return module
 
 

@@ -273,6 +273,9 @@ class TTSOpts(StepOpts):
     max_cost_usd: Annotated[float, Field(ge=0)] | None = None
     required_features: list[ShortText] = Field(default_factory=list)
     audio_prompt_path: PlanPath | None = Field(None, description="Reference clip for cloning.")
+    reference_language: (
+        Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")] | None
+    ) = Field(None, description="The reference clip's language (default: the text's).")
     exaggeration: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     cfg_weight: Unit | None = None
     model_id: ModelRef | None = None

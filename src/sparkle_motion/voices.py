@@ -27,6 +27,7 @@ __all__ = [
     "languages",
     "list_available_voices",
     "load_catalog",
+    "primary_language",
     "provider_for",
     "provider_voice",
     "voice_for_language",
@@ -340,6 +341,11 @@ def _tag(code: str) -> str:
 def _primary_language(code: str) -> str:
     primary = _tag(code).split("-")[0]
     return _LANGUAGE_ALIASES.get(primary, primary)
+
+
+def primary_language(code: str) -> str:
+    """The primary language of a tag, in one spelling (``zh-CN`` → ``zh``, ``cmn`` → ``zh``)."""
+    return _primary_language(code)
 
 
 def voice_language(voice_id: str, *, settings: Settings | None = None) -> str | None:

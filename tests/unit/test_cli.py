@@ -131,6 +131,16 @@ def test_voices_lists_the_catalog() -> None:
     for voice in ("narrator", "emma", "child"):
         assert voice in result.stdout
     assert "en-us+m3" in result.stdout and "fixture-local" not in result.stdout
+    assert "TTS providers" in result.stdout and "available" in result.stdout  # espeak: here
+
+
+def test_voices_says_which_providers_can_speak_here() -> None:
+    result = cli("voices")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "chatterbox-pro" in text and "tier1" in text and "voice_clone" in text
+    assert "SPARKLE_CHATTERBOX_PYTHON" in text.replace("│", "").replace(" ", "")  # not here
+    assert "not built yet" in text  # adk-edge
 
 
 def test_review_lists_and_decides(tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ def test_catalog_has_the_spec_structure() -> None:
     espeak_local = catalog.providers["espeak-local"]
     assert espeak_local.available and espeak_local.profile == "preview"
     assert "multilingual" in espeak_local.features and not espeak_local.watermarking
-    assert not catalog.providers["chatterbox-pro"].available  # described, not built yet
+    assert catalog.providers["chatterbox-pro"].available  # built; needs Chatterbox installed
+    assert not catalog.providers["adk-edge"].available  # described, not built yet
     assert catalog.providers["chatterbox-pro"].watermarking
     assert catalog.default_voice == "narrator"
     assert {"narrator", "emma", "james", "olivia", "child", "elder"} <= set(catalog.voices)
@@ -46,10 +47,11 @@ def test_every_voice_has_a_real_espeak_voice_and_a_fixture() -> None:
 
 
 def test_get_voice_metadata_emma() -> None:
-    meta = voices.get_voice_metadata("emma")
+    assert voices.get_voice_metadata("emma").provider == "chatterbox-pro"  # its first choice
+    meta = voices.get_voice_metadata("emma", "espeak-local")
     assert isinstance(meta, VoiceMetadata)
     assert meta.voice_id == "emma"
-    assert meta.provider == "espeak-local"  # the first available one it prefers
+    assert meta.provider == "espeak-local"
     assert meta.display_name == "Emma"
     assert meta.provider_voice_id == "en+f3"
     assert meta.language_codes == ["en-GB"]
@@ -78,7 +80,7 @@ def test_list_available_voices() -> None:
     assert {v.voice_id for v in local} == set(voices.load_catalog().voices)
     assert all(v.provider == "espeak-local" for v in local)
     everything = voices.list_available_voices()
-    assert {v.provider for v in everything} == {"espeak-local", "fixture-local"}  # available
+    assert {v.provider for v in everything} == {"chatterbox-pro", "espeak-local", "fixture-local"}
     assert voices.list_available_voices("adk-edge") == []
 
 
@@ -155,9 +157,9 @@ def test_every_voice_has_an_entry_for_every_provider_the_voices_use() -> None:
 def test_language_voices_are_in_the_catalog() -> None:
     assert voices.languages()[:3] == ["en", "es", "zh"]
     assert {"fr", "de", "it", "pt", "ja"} <= set(voices.languages())
-    meta = voices.get_voice_metadata("narrator_es")
+    meta = voices.get_voice_metadata("narrator_es", "espeak-local")
     assert meta.language_codes == ["es-ES"] and meta.provider_voice_id == "es+m3"
-    assert voices.get_voice_metadata("narradora_es").provider_voice_id == "es+f3"
+    assert voices.get_voice_metadata("narradora_es", "espeak-local").provider_voice_id == "es+f3"
     assert voices.get_voice_metadata("narrator_zh").language_codes == ["zh-CN"]
     assert voices.provider_voice("narrator_zh", "chatterbox-pro")["language_id"] == "zh"
     assert voices.provider_voice("narrator_zh", "fixture-local")["provider_voice_id"] == (

@@ -53,7 +53,7 @@ MEDIA_TYPES = {
 # what a step's record keeps of its first artifact's metadata
 _RECORD_META = (
     "seed", "provider", "simulated", "duration_s", "fps", "num_frames",
-    "chunk_length_frames", "sample_rate",
+    "chunk_length_frames", "sample_rate", "watermarked", "selection",
 )  # fmt: skip
 _DONE = ("succeeded", "failed", "skipped")
 

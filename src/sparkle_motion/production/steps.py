@@ -203,7 +203,9 @@ def effective_data(
         from sparkle_motion import tts_agent
 
         profile = providers.get("tts_chatterbox", "fixture")
-        voice = tts_agent.resolve_voice(step.voice, step.opts.provider, profile)
+        voice = tts_agent.resolve_voice(
+            step.voice, step.opts.provider, profile, opts=step.opts, text=step.text
+        )
         data["voice_settings"] = voice.settings
         resolved["voice"] = voice.model_dump(mode="json")
     return data, resolved
