@@ -285,3 +285,18 @@ def test_grammar_read_by_hand_stays_fixed() -> None:
     assert write_draft("a girl teaches her grandfather to skateboard").title == (
         "The girl and her grandfather"
     )
+
+
+def test_every_scene_of_a_story_is_painted_in_one_named_place() -> None:
+    """An idea with no place still gets one place for the whole story (the storyboard would
+    otherwise paint a desert in one scene and mountains in the next)."""
+    from sparkle_motion.function_tools.images_sdxl.storyboard.settings import read_setting
+    from sparkle_motion.planner.story.lexicon import PLACE_VISUALS
+    from sparkle_motion.planner.story.pictures import EVENT_PLACES, STORY_PLACES
+
+    for where in [*PLACE_VISUALS.values(), *EVENT_PLACES.values(), *STORY_PLACES]:
+        assert read_setting(where).named, where
+    for idea in ("a robot learns to paint", "two kids build a treehouse and a storm comes",
+                 "a penguin wants to fly", "a knight and a dragon become friends"):  # fmt: skip
+        kinds = {read_setting(s.image_prompt).kind for s in write_draft(idea).scenes}
+        assert len(kinds) == 1, (idea, kinds)

@@ -266,7 +266,7 @@ PLACE_VISUALS: dict[str, str] = {
     "paris": "in Paris, the Eiffel Tower above the rooftops",
     "moon": "among grey craters on the moon, the Earth glowing in the black sky",
     "space": "in outer space among glowing planets",
-    "treehouse": "in a treehouse high in a big oak tree",
+    "treehouse": "by a treehouse high in a big oak tree at the edge of the woods",
     "kitchen": "in a busy kitchen with copper pans",
     "sea": "on the open sea, waves to the horizon",
     "ocean": "on the wide ocean, waves to the horizon",
@@ -289,8 +289,8 @@ PLACE_VISUALS: dict[str, str] = {
     "school": "in a school yard",
     "island": "on a small island",
     "beach": "on a sandy beach",
-    "swimming_pool": "at a sunny swimming pool",
-    "sky": "high in a bright sky",
+    "swimming_pool": "at a sunny swimming pool in a park",
+    "sky": "high in a bright sky above the clouds",
     "park": "in a green park",
 }
 # the things a kind of character or an event brings into the pictures (concept keys)

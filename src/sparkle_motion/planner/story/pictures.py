@@ -8,6 +8,7 @@ words before the nouns ("Two kids", "Three pirates"), the mood one of the storyb
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import cache
 
@@ -35,6 +36,32 @@ WEATHER_VISUALS = {
     "volcano": "below a smoking volcano glowing red",
     "earthquake": "as the ground shakes and cracks",
 }
+
+# Where a story happens when its idea names no place: the place its event needs, else one
+# pleasant place for the whole story (chosen from the idea's hash, so every scene agrees;
+# the storyboard would otherwise paint a different place for each scene).
+EVENT_PLACES = {
+    "paint": "in a sunny art studio", "draw": "in a sunny art studio",
+    "cook": "in a warm kitchen", "bake": "in a warm bakery kitchen",
+    "skateboard": "in a city park", "swim": "by a wide river in summer",
+    "read": "in a cosy room full of books", "sing": "on a small stage in a town square",
+    "fly": "on a grassy hill under a wide sky", "plant": "in a green garden",
+}  # fmt: skip
+STORY_PLACES = (
+    "in a green meadow by a river",
+    "in a quiet forest clearing",
+    "in a small town street",
+    "on a sunny little farm",
+    "on a grassy hill under a wide sky",
+)
+
+
+def story_place(idea: Idea) -> str:
+    """The one place of a story whose idea names none."""
+    if idea.event in EVENT_PLACES:
+        return EVENT_PLACES[idea.event]
+    digest = hashlib.sha256(f"{idea.text}|place".encode()).digest()
+    return STORY_PLACES[int.from_bytes(digest[:4], "big") % len(STORY_PLACES)]
 
 
 @cache
@@ -120,7 +147,7 @@ def image_prompt(idea: Idea, beat: int, narration: str, style: str, *, explainer
     if stormy:
         wheres.append(WEATHER_VISUALS.get(idea.weather, f"in a {table[idea.weather].en}"))
         mood = mood if mood not in {"happy", "joyful", "excited", "calm", "proud"} else "worried"
-    where = ", ".join(wheres) or "in a quiet, open landscape"
+    where = ", ".join(wheres) or story_place(idea)
     time = STORM_TIME if stormy else ("at night" if idea.night else TIMES[beat])
     if beat == 3 and not stormy and idea.kind in STORMY_KINDS:
         time = STORMY_NIGHT
