@@ -801,7 +801,11 @@ def voices(
         catalog = load_catalog()
         ptable = Table(title="TTS providers", title_justify="left")
         for column in ("provider", "tier", "profile", "features", "watermark", "here"):
-            ptable.add_column(column)
+            # names never cut: a feature wraps between names, a provider id not at all
+            ptable.add_column(
+                column, no_wrap=column == "provider", min_width=15 * (column == "features")
+            )
+        notes: list[str] = []
         for pid, p in catalog.providers.items():
             if provider is not None and pid != provider:
                 continue
@@ -809,7 +813,9 @@ def voices(
                 here = "not built yet"
             else:
                 missing = BACKENDS.missing(pid, p)
-                here = "available" if missing is None else f"missing: {missing}"
+                here = "available" if missing is None else "missing (below)"
+                if missing is not None:  # a long install line: under the table, unwrapped
+                    notes.append(f"{pid}: {missing}")
             ptable.add_row(
                 *(
                     _safe(x)
@@ -820,6 +826,8 @@ def voices(
                 )
             )  # fmt: skip
         out.print(ptable)
+        for note in notes:
+            out.print(_safe(note), soft_wrap=True, highlight=False)
         table = Table(title="Voices (configs/tts_providers.yaml)", title_justify="left")
         for column in ("voice", "provider", "speaks as", "languages", "about"):
             table.add_column(column)

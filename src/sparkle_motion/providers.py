@@ -92,7 +92,9 @@ CHATTERBOX_INSTALL = (
     f"make a venv for it (python3.11 -m venv ~/.venvs/chatterbox && "
     f"~/.venvs/chatterbox/bin/pip install chatterbox-tts) and set "
     f"{CHATTERBOX_PYTHON_ENV}=~/.venvs/chatterbox/bin/python, or pip install chatterbox-tts "
-    f"here only if its pins match this environment (see docs/dependencies.md)"
+    f"here only if its pins match this environment; weights: ResembleAI/chatterbox from the "
+    f"Hugging Face hub on first use, or a checkpoint folder under SPARKLE_MODELS_DIR "
+    f"(see docs/dependencies.md)"
 )
 _PROBE = (
     "import importlib.util as u, sys; "
