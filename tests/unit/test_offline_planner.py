@@ -300,3 +300,10 @@ def test_every_scene_of_a_story_is_painted_in_one_named_place() -> None:
                  "a penguin wants to fly", "a knight and a dragon become friends"):  # fmt: skip
         kinds = {read_setting(s.image_prompt).kind for s in write_draft(idea).scenes}
         assert len(kinds) == 1, (idea, kinds)
+    # the place a skill needs, whatever language names the skill
+    for idea in ("una abuela enseña a su nieta a cocinar", "a robot learns to paint"):
+        settings = {read_setting(s.image_prompt) for s in write_draft(idea).scenes}
+        assert {(x.kind, x.interior) for x in settings} in (
+            {("room", "kitchen")},
+            {("room", "studio")},
+        ), idea
