@@ -208,9 +208,9 @@ def check_counts(r: IdeaResult, counts: dict[str, int]) -> tuple[bool, str]:
                 problems.append(f"no '{word}…{noun}'")
             continue
         if r.lang == "en":
-            import inflect
+            from lemminflect import getInflection
 
-            plural = inflect.engine().plural_noun(noun)
+            plural = getInflection(noun, "NNS")[0]
             singular_refs = rf"\b(a|an|the|one) {noun}\b"
         else:
             plural = noun + ("es" if noun[-1] not in "aeiouáéíóú" else "s")

@@ -3,7 +3,7 @@
 The idea's own words are kept: the subject as written ("two rival bakers", "an astronaut's
 cat") and the verb phrase after the verb ("her sense of taste"), so retelling it changes only
 the verb's form (lemminflect: "loses" -> "lost", "lose", "losing") and the article ("a whale"
--> "the whale"). Nouns are found in the lexicon (singulars from inflect), which says who is
+-> "the whale"). Nouns are found in the lexicon (singulars from lemminflect), which says who is
 a character, what is a thing, what is a place. Libraries are imported here, lazily: only an
 English idea that is planned loads them.
 """
@@ -11,8 +11,8 @@ English idea that is planned loads them.
 from __future__ import annotations
 
 import re
-from functools import cache
 
+from sparkle_motion.planner.story import nouns
 from sparkle_motion.planner.story.idea import KIND_OF_EVENT, Figure, Idea
 from sparkle_motion.planner.story.lexicon import HOMES, TOOLS, by_english
 
@@ -41,13 +41,6 @@ STORY_FRAMES = re.compile(
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ'’-]*|\d+")
 
 
-@cache
-def _inflect():
-    import inflect
-
-    return inflect.engine()
-
-
 def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
     from lemminflect import getAllLemmas
 
@@ -65,11 +58,7 @@ def verb_form(lemma: str, tag: str) -> str:
 
 
 def singular(word: str) -> str:
-    w = word.lower()
-    if w in {"bus", "glass", "princess", "grass", "woods", "news", "series", "species"}:
-        return w
-    s = _inflect().singular_noun(w)
-    return s if s else w
+    return nouns.singular(word)
 
 
 def is_plural(word: str) -> bool:
@@ -77,12 +66,12 @@ def is_plural(word: str) -> bool:
 
 
 def plural(noun: str) -> str:
-    return _inflect().plural_noun(noun)
+    return nouns.plural(noun)
 
 
 def a(phrase: str) -> str:
     """``phrase`` with a/an."""
-    return _inflect().a(phrase)
+    return nouns.a(phrase)
 
 
 def the(phrase: str) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import cache
 
+from sparkle_motion.planner.story import nouns
 from sparkle_motion.planner.story.arcs import MOODS, STORM_TIME, STORMY_KINDS, STORMY_NIGHT, TIMES
 from sparkle_motion.planner.story.idea import Figure, Idea
 from sparkle_motion.planner.story.lexicon import PLACE_VISUALS, Concept, concepts
@@ -73,25 +73,18 @@ def story_place(idea: Idea) -> str:
     return STORY_PLACES[int.from_bytes(digest[:4], "big") % len(STORY_PLACES)]
 
 
-@cache
-def _inflect():
-    import inflect
-
-    return inflect.engine()
-
-
 def noun_phrase(figure: Figure, *, start: bool = False) -> str:
     """ "Two kids", "bees", "a chef": a figure as the storyboard counts it."""
     en = concepts()[figure.concept].en
     if figure.count >= 2:
         word = COUNT_WORDS.get(figure.count, str(figure.count))
-        text = f"{word} {_inflect().plural_noun(en)}"
+        text = f"{word} {nouns.plural(en)}"
         return text if start else text[:1].lower() + text[1:]
     if figure.count == 0:
-        return _inflect().plural_noun(en)
+        return nouns.plural(en)
     if en[:1].isupper() or concepts()[figure.concept].mass:
         return en
-    return _inflect().a(en)
+    return nouns.a(en)
 
 
 def named_in(c: Concept, narration: str, lang: str) -> bool:
@@ -102,7 +95,7 @@ def named_in(c: Concept, narration: str, lang: str) -> bool:
     word = c.es if lang == "es" else c.en
     words = {word.lower(), word.lower() + "s", word.lower() + "es"}
     if lang == "en":
-        words.add(_inflect().plural_noun(word).lower())
+        words.add(nouns.plural(word).lower())
     tokens = " " + "".join(ch if ch.isalnum() or ch in " '" else " " for ch in text) + " "
     return any(f" {w} " in tokens for w in words)
 
