@@ -18,6 +18,7 @@ import pytest
 from sparkle_motion import videos_agent
 from sparkle_motion.db.store import get_store
 from sparkle_motion.errors import ModelOOMError, RateLimitError
+from sparkle_motion.progress import subscribe
 from sparkle_motion.run_context import run_context
 from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, ffmpeg_exe
 from sparkle_motion.videos.chunks import Chunk, plan_chunks, reassembled_order, snap_frames
@@ -171,10 +172,15 @@ def test_transient_errors_retry_with_backoff(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_progress_events_forwarded() -> None:
     events: list = []
+    heard: list = []
+    unsubscribe = subscribe(heard.append)
     backend = stub_backend()
     with run_context(plan_id="p", run_id="r", step_id="v1"):
         videos_agent.render_video([], [], "sea", opts(150), backend=backend,
                                   on_progress=events.append)  # fmt: skip
+    unsubscribe()
+    videos_agent.render_video([], [], "sea", opts(20), backend=stub_backend())
+    assert len(heard) == len(events), "a subscriber hears the same events until it leaves"
     phases = {e.phase for e in events}
     assert {"load", "rendering", "postprocess"} <= phases
     assert {e.chunk_index for e in events} == {0, 1, 2}
