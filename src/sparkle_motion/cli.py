@@ -521,6 +521,13 @@ class _ProgressView:
             self.progress.advance(self.overall)
             if message in ("failed", "skipped"):
                 self.progress.console.print(f"[red]{message}:[/red] {_safe(step)}")
+        elif event.chunk_index is not None and step in self.lines:
+            eta = f", ETA {event.eta_s:.0f} s" if event.eta_s is not None else ""
+            self.progress.update(
+                self.lines[step],
+                completed=event.progress,
+                description=f"  {_safe(step)}: {_safe(message)}{eta}",
+            )
         elif step == "assemble" and step in self.lines:
             fraction = event.progress
             self.progress.update(

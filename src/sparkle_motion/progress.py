@@ -2,7 +2,9 @@
 
 production_agent reports each step's state and the assembly, agents report batches and
 chunks; both go through :func:`emit_progress`, which clamps the fraction and makes sure a
-broken display (a callback that raises) never fails a render.
+broken display (a callback that raises) never fails a render. Long-lived listeners in this
+process (a server, a dashboard) :func:`subscribe` instead and call the handle it returns to
+unsubscribe, so a finished listener is not kept alive.
 """
 
 from __future__ import annotations
@@ -13,6 +15,18 @@ from typing import Any
 from sparkle_motion.types import CallbackEvent
 
 ProgressCallback = Callable[[CallbackEvent], None]
+_SUBSCRIBERS: list[ProgressCallback] = []
+
+
+def subscribe(callback: ProgressCallback) -> Callable[[], None]:
+    """Receive every event emitted in this process; returns the unsubscribe handle."""
+    _SUBSCRIBERS.append(callback)
+
+    def unsubscribe() -> None:
+        if callback in _SUBSCRIBERS:
+            _SUBSCRIBERS.remove(callback)
+
+    return unsubscribe
 
 
 def emit_progress(
@@ -26,8 +40,8 @@ def emit_progress(
     message: str,
     **extra: Any,
 ) -> None:
-    """Send one CallbackEvent to ``on_progress`` (nothing when it is None)."""
-    if on_progress is None:
+    """Send one CallbackEvent to ``on_progress`` and the subscribers (if any)."""
+    if on_progress is None and not _SUBSCRIBERS:
         return
     event = CallbackEvent(
         plan_id=plan_id,
@@ -38,7 +52,10 @@ def emit_progress(
         message=message,
         **extra,
     )
-    try:
-        on_progress(event)
-    except Exception:  # a broken progress display must not fail the render
-        pass
+    for callback in (on_progress, *_SUBSCRIBERS):
+        if callback is None:
+            continue
+        try:
+            callback(event)
+        except Exception:  # a broken progress display must not fail the render
+            pass

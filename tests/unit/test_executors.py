@@ -112,18 +112,18 @@ def test_process_executor_gives_the_same_movie(
 def test_a_worker_process_error_arrives_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sparkle_motion import videos_agent
+    from sparkle_motion import images_agent
 
     def always_oom(*a, **k):
         raise ModelOOMError("out of memory", model_key="wan2.1", stage="inference")
 
-    monkeypatch.setattr(videos_agent, "render_video", always_oom)  # forked workers see it
+    monkeypatch.setattr(images_agent, "render", always_oom)  # forked workers see it
     result = run_plan(
         small_plan(), profile="fixture", executor=ProcessExecutor(SLOTS), sleep=lambda s: None
     )
-    vid = next(r for r in result.records if r.step_id == "vid")
-    assert result.status == "failed" and "first: vid: out of memory" in result.summary
-    assert vid.status == "failed" and vid.attempts == 2 and vid.error_type == "model_oom"
+    img = next(r for r in result.records if r.step_id == "img")
+    assert result.status == "failed" and "first: img: out of memory" in result.summary
+    assert img.status == "failed" and img.attempts == 2 and img.error_type == "model_oom"
     retry = get_store().memory_events(event_type="oom_retry")[0]["payload"]
     assert retry["details"]["model_key"] == "wan2.1" and retry["shrink"] == 0.5
 

@@ -237,32 +237,44 @@ def test_fatal_error_is_not_retried_and_skips_dependents(
 
 @IN_PROCESS
 def test_oom_adaptive_retry(monkeypatch: pytest.MonkeyPatch, no_assembly: list) -> None:
-    seen: list[int] = []
-    real = videos_agent.render_video
+    seen: list = []
+    real = images_agent.render
 
-    def oom_once(starts, ends, prompt, opts):
-        seen.append(videos_agent.effective_chunk_length(opts))
+    def oom_once(prompt, opts):
+        seen.append(current_run_context().hints.get("shrink"))
         if len(seen) == 1:
-            raise ModelOOMError("CUDA out of memory", model_key="wan2.1", stage="inference")
-        return real(starts, ends, prompt, opts)
+            raise ModelOOMError("CUDA out of memory", model_key="sdxl", stage="inference")
+        return real(prompt, opts)
 
-    monkeypatch.setattr(videos_agent, "render_video", oom_once)
-    plan = small_plan(1)
-    plan["steps"][1]["opts"]["chunk_length_frames"] = 64
-    result = run_plan(plan, profile="fixture", sleep=lambda s: None)
+    monkeypatch.setattr(images_agent, "render", oom_once)
+    result = run_plan(small_plan(1), profile="fixture", sleep=lambda s: None)
     assert result.status == "succeeded"
-    assert seen == [64, 32], "the retry carried the shrink hint (x0.5)"
+    assert seen == [None, 0.5], "the retry carried the shrink hint (x0.5)"
     assert get_store().memory_events(event_type="oom_retry")
 
 
 def test_second_oom_fails(monkeypatch: pytest.MonkeyPatch, no_assembly: list) -> None:
+    def always_oom(*a, **k):
+        raise ModelOOMError("out of memory", model_key="sdxl")
+
+    monkeypatch.setattr(images_agent, "render", always_oom)
+    result = run_plan(small_plan(1), profile="fixture", sleep=lambda s: None)
+    img = next(r for r in result.records if r.step_id == "img1")
+    assert img.status == "failed" and img.attempts == 2 and img.error_type == "model_oom"
+
+
+def test_a_video_oom_is_not_retried_by_the_step(
+    monkeypatch: pytest.MonkeyPatch, no_assembly: list
+) -> None:
+    """videos_agent owns a video step's OOM ladder (per chunk); production does not repeat it."""
+
     def always_oom(*a, **k):
         raise ModelOOMError("out of memory", model_key="wan2.1")
 
     monkeypatch.setattr(videos_agent, "render_video", always_oom)
     result = run_plan(small_plan(1), profile="fixture", sleep=lambda s: None)
     vid = next(r for r in result.records if r.step_id == "vid1")
-    assert vid.status == "failed" and vid.attempts == 2 and vid.error_type == "model_oom"
+    assert vid.status == "failed" and vid.attempts == 1 and vid.error_type == "model_oom"
 
 
 def test_cache_hit_does_not_call_the_tool(

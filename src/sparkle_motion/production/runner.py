@@ -53,7 +53,8 @@ MEDIA_TYPES = {
 # what a step's record keeps of its first artifact's metadata
 _RECORD_META = (
     "seed", "provider", "simulated", "duration_s", "fps", "num_frames",
-    "chunk_length_frames", "sample_rate", "watermarked", "selection",
+    "chunk_length_frames", "sample_rate", "watermarked", "selection", "num_chunks",
+    "cpu_fallback",
 )  # fmt: skip
 _DONE = ("succeeded", "failed", "skipped")
 
@@ -263,6 +264,17 @@ class Runner:
         self._record(step_id, self.steps[step_id].type, status="skipped", error_message=because)
 
     def message(self, message: Any) -> None:
+        chunk = getattr(message, "chunk_index", None)
+        record = self.records.get(getattr(message, "step_id", None) or "")
+        if chunk is not None and record is not None and record.status == "running":
+            done = chunk + 1 if str(message.message or "").endswith("done") else chunk
+            record = record.model_copy(update={
+                "current_chunk": chunk, "completed_chunks": done,
+                "progress_percent": round(100 * message.progress, 1),
+                "last_progress_at": message.timestamp,
+            })  # fmt: skip
+            self.records[record.step_id] = record
+            self.store.upsert_step_record(record)
         if self.on_progress is not None:
             try:
                 self.on_progress(message)

@@ -8,7 +8,8 @@ in ``hooks.prepare``), so a 1,000-step plan costs linear bookkeeping.
 
 Retries are decided here, between attempts, not inside a worker: an attempt is one job, a
 transient failure waits the backoff (without holding the step's slots) and is submitted
-again, and one out-of-memory error earns one more attempt with a ``shrink`` hint.
+again, and one out-of-memory error earns one more attempt with a ``shrink`` hint, except for
+video steps: videos_agent handles an OOM per chunk (shrink, another GPU, CPU) before it fails.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class RetryPolicy:
         if job.attempt >= self.max_attempts:
             return None
         if isinstance(exc, ModelOOMError):
+            if job.step.type == "video":  # videos_agent already climbed its per-chunk ladder
+                return None
             if "shrink" in job.hints:  # a second OOM: shrinking once did not help
                 return None
             shrink = getattr(job.step.opts, "adaptive_shrink_factor", 0.5)

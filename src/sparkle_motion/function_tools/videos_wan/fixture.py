@@ -7,6 +7,7 @@ which is also the fastest setting), deterministic (bitexact, fixed threads).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/fixture"
 VERSION = "4"
+ONE_PASS = True  # one ffmpeg pass per shot is cheaper than chunks and a reassembly
 
 
 def _fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -29,7 +31,7 @@ def _fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 def render(
     start_frames: list[Path], end_frames: list[Path], prompt: str, opts: dict[str, Any],
-    out_path: Path,
+    out_path: Path, *, on_progress: Callable[[dict], None] | None = None,
 ) -> dict:  # fmt: skip
     """Write ``opts['num_frames']`` frames at ``opts['fps']`` to ``out_path`` (MP4)."""
     fixture_delay()
@@ -72,11 +74,15 @@ def render(
         "-an",
         str(out_path),
     ]
+    if on_progress is not None:
+        on_progress({"phase": "rendering", "frame_index": 0, "progress": 0.0})
     try:
         run_command(cmd, timeout_s=600)
     finally:
         for path in inputs:
             path.unlink(missing_ok=True)
+    if on_progress is not None:
+        on_progress({"phase": "postprocess", "frame_index": frames - 1, "progress": 1.0})
     return {
         "num_frames": frames,
         "fps": fps,

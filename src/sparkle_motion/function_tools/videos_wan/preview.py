@@ -9,6 +9,7 @@ preview storyboard. Something moves in every frame. Output: a lossless BT.709 in
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/preview"
 VERSION = "4"
+ONE_PASS = True  # one ffmpeg pass per shot is cheaper than chunks and a reassembly
 
 
 def pick_motion(motion: str | None, seed: int, prompt: str) -> str:
@@ -44,7 +46,7 @@ def _keyframe(path: Path | None, prompt: str, seed: int, size: tuple[int, int]) 
 
 def render(
     start_frames: list[Path], end_frames: list[Path], prompt: str, opts: dict[str, Any],
-    out_path: Path,
+    out_path: Path, *, on_progress: Callable[[dict], None] | None = None,
 ) -> dict:  # fmt: skip
     """Write the clip to ``out_path`` (MP4); returns its metadata."""
     width, height, fps, frames = clip_shape(opts)
@@ -77,11 +79,15 @@ def render(
         graph = f"[0:v]{hold},{move},setsar=1[out]"
     cmd += ["-filter_complex", graph, "-map", "[out]", "-frames:v", str(frames), "-r", str(fps),
             *INTERMEDIATE_VIDEO_ARGS, "-an", str(out_path)]  # fmt: skip
+    if on_progress is not None:
+        on_progress({"phase": "rendering", "frame_index": 0, "progress": 0.0})
     try:
         run_command(cmd, timeout_s=600)
     finally:
         for path in inputs:
             path.unlink(missing_ok=True)
+    if on_progress is not None:
+        on_progress({"phase": "postprocess", "frame_index": frames - 1, "progress": 1.0})
     return {
         "num_frames": frames,
         "fps": fps,
