@@ -65,7 +65,11 @@ def _write_blob(source: bytes | Path, suffix: str) -> tuple[str, Path, int]:
     ws = get_workspace()
     store = get_store()
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=ws.tmp, prefix="publish-", suffix=".part")
+    # Inside a step the part goes into the step's own work folder (in its run's tmp/): a
+    # run killed mid-publish then leaves nothing that its resume does not remove at once.
+    work = current_run_context().work_dir
+    part_dir = Path(work) if work and Path(work).is_dir() else ws.tmp
+    fd, tmp_name = tempfile.mkstemp(dir=part_dir, prefix="publish-", suffix=".part")
     tmp = Path(tmp_name)
     size = 0
     try:

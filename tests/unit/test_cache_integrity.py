@@ -275,3 +275,33 @@ def test_a_copied_workspace_serves_its_own_files(
     assert again.status == "succeeded"
     assert all(r.cache_hit for r in again.records), [r.step_id for r in again.records]
     assert all(a.path.is_relative_to(second) for a in again.artifacts)
+
+
+def test_a_step_publishes_through_its_own_work_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed mid-publish leaves its part in the step's work folder (the run's tmp/),
+    which its resume removes at once; the workspace's shared tmp/ only serves calls made
+    outside a step."""
+    import tempfile
+
+    from sparkle_motion.run_context import run_context
+
+    made: list[Path] = []
+    real = tempfile.mkstemp
+
+    def spy(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        made.append(Path(name).parent)
+        return fd, name
+
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
+    work = tmp_path / "runs" / "r1" / "tmp" / "step1"
+    work.mkdir(parents=True)
+    with run_context(work_dir=str(work)):
+        inside = publish_local(b"inside a step", "text/plain")
+    outside = publish_local(b"outside a step", "text/plain")
+    assert made[0] == work and made[1] != work
+    assert list(work.iterdir()) == []  # the part became the blob
+    assert Path(inside.artifact_uri.removeprefix("file://")).read_bytes() == b"inside a step"
+    assert Path(outside.artifact_uri.removeprefix("file://")).exists()
