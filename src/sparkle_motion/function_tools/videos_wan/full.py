@@ -250,6 +250,7 @@ def render(
     seed = opts.get("seed")
     seed = secrets.randbelow(2**32) if seed is None else int(seed)
     mode = _mode(start_frames, end_frames)
+    keyframes = len(start_frames) + len(end_frames)
     if mode == "i2v" and not start_frames:
         start_frames = end_frames  # an end frame alone still anchors the shot
     model_id = str(opts.get("model_id") or wan_loading.DEFAULT_MODELS[mode])
@@ -344,7 +345,7 @@ def render(
         "device_map": device_map if isinstance(device_map, (str, dict)) else str(device_map),
         "max_memory": {str(k): v for k, v in (ctx_kwargs.get("max_memory") or {}).items()} or None,
         "dtype": str(ctx_kwargs["dtype"]).replace("torch.", ""),
-        "keyframes": len(start_frames) + len(end_frames),
+        "keyframes": keyframes,
         "load_time_s": round(load_s, 4),
         "inference_time_s": round(inference_s, 4),
         "from_pool": from_pool,
