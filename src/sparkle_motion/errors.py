@@ -286,6 +286,14 @@ class ImagesSDXLCancelled(ImagesSDXLTimeout):
     retryable = False
 
 
+class VideosWanCancelled(ModelError):
+    """``opts["cancel"]`` was set during a videos_wan call; the pipeline stopped at the next
+    denoising step (cooperative, through its step callback)."""
+
+    code = "videos_wan_cancelled"
+    retryable = False
+
+
 # ------------------------------------------------------------------- media, processes
 
 

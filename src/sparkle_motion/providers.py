@@ -54,6 +54,7 @@ _BACKENDS: dict[tuple[str, str], str] = {
     ("images_sdxl", "preview"): "sparkle_motion.function_tools.images_sdxl.preview",
     ("images_sdxl", "full"): "sparkle_motion.function_tools.images_sdxl.sdxl",
     ("videos_wan", "preview"): "sparkle_motion.function_tools.videos_wan.preview",
+    ("videos_wan", "full"): "sparkle_motion.function_tools.videos_wan.full",
     ("lipsync_wav2lip", "preview"): "sparkle_motion.function_tools.lipsync_wav2lip.preview",
     ("qa_qwen2vl", "preview"): "sparkle_motion.function_tools.qa_qwen2vl.preview",
     ("tts_chatterbox", "preview"): "sparkle_motion.function_tools.tts_chatterbox.preview",
@@ -71,6 +72,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
     ("images_sdxl", "preview"): "images_sdxl/preview@3",
     ("images_sdxl", "full"): "images_sdxl/sdxl@1",
     ("videos_wan", "preview"): "videos_wan/preview@4",
+    ("videos_wan", "full"): "videos_wan/full@1",
     ("lipsync_wav2lip", "preview"): "lipsync_wav2lip/preview@3",
     ("qa_qwen2vl", "preview"): "qa_qwen2vl/preview@1",
     ("tts_chatterbox", "preview"): "tts_chatterbox/preview@2",
@@ -79,9 +81,18 @@ _VERSIONS: dict[tuple[str, str], str] = {
 # packages a backend needs, checked before it is imported
 _REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {
     ("images_sdxl", "full"): ("torch", "diffusers", "transformers"),
+    ("videos_wan", "full"): ("torch", "diffusers", "transformers", "ftfy"),
 }
 _INSTALL_HINT = {
     "full": "pip install 'sparkle-motion[full]'",
+}
+
+
+# where a backend's weights go, said with a missing package (one line: all there is to get)
+_WEIGHTS_HINT: dict[tuple[str, str], str] = {
+    ("videos_wan", "full"): (
+        "weights: Wan-AI/Wan2.1-I2V-14B-480P-Diffusers under SPARKLE_MODELS_DIR or by hub id"
+    ),
 }
 
 
@@ -183,9 +194,44 @@ def _chatterbox_missing() -> str | None:
     return None
 
 
+# ------------------------------------------------------------------------------ Wan
+
+WAN_DEFAULT_WEIGHTS = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"  # what a plan's shots use most
+WAN_INSTALL = (
+    f"get the weights once: `hf download {WAN_DEFAULT_WEIGHTS}` (the Hugging Face cache), or"
+    f" put that diffusers folder under SPARKLE_MODELS_DIR as {WAN_DEFAULT_WEIGHTS}; a step's"
+    " opts.model_id names other weights (docs/videos_wan.md)"
+)
+
+
+def _wan_weights_missing() -> str | None:
+    """None when the default Wan weights are under the models root, in the hub cache, or
+    can be downloaded (not offline); else the one line saying where to put them."""
+    root = get_settings().models_root
+    if (Path(root) / WAN_DEFAULT_WEIGHTS / "model_index.json").is_file():
+        return None
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    if not offline:
+        return None  # from_pretrained downloads it by hub id on first use
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        cached = False
+    else:
+        cached = isinstance(try_to_load_from_cache(WAN_DEFAULT_WEIGHTS, "model_index.json"), str)
+    if cached:
+        return None
+    return (
+        f"videos_wan (full) needs Wan weights, and {WAN_DEFAULT_WEIGHTS} is neither under "
+        f"{root} (SPARKLE_MODELS_DIR) nor in the Hugging Face cache (HF_HUB_OFFLINE is set): "
+        f"{WAN_INSTALL}"
+    )
+
+
 # what a backend needs that a package check cannot see: None, or the line saying what
 _CHECKS: dict[tuple[str, str], Callable[[], str | None]] = {
     ("tts_chatterbox", "full"): _chatterbox_missing,
+    ("videos_wan", "full"): _wan_weights_missing,
 }
 
 
@@ -260,7 +306,10 @@ def _available(tool: str, profile: str) -> str:
         if not _installed(package):
             raise MissingDependencyError(
                 f"{tool} ({profile}) needs the {package} package",
-                hint=_INSTALL_HINT.get(profile),
+                hint="; ".join(
+                    h for h in (_INSTALL_HINT.get(profile), _WEIGHTS_HINT.get((tool, profile))) if h
+                )
+                or None,
             )
     check = _CHECKS.get((tool, profile))
     problem = check() if check is not None else None

@@ -334,8 +334,8 @@ def test_custom_step_runs_its_registered_handler(no_assembly: list) -> None:
 def test_missing_provider_is_one_clear_line() -> None:
     from sparkle_motion.errors import MissingDependencyError
 
-    with pytest.raises(MissingDependencyError, match="videos_wan has no full provider yet"):
-        run_plan(small_plan(1), profile="fixture", providers={"videos_wan": "full"})
+    with pytest.raises(MissingDependencyError, match="lipsync_wav2lip has no full provider yet"):
+        run_plan(small_plan(1), profile="fixture", providers={"lipsync_wav2lip": "full"})
 
 
 def test_lipsync_without_its_flag_is_simulated(no_assembly: list) -> None:
