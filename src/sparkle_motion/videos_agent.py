@@ -255,7 +255,14 @@ def render_video(
     ctx = current_run_context()
     provider = ctx.providers.get("videos_wan", "fixture")
     module = backend or wan_entrypoint.backend_module(provider)
-    base = {**opts.model_dump(exclude_none=True), "provider": provider}
+    from sparkle_motion.config import get_settings
+
+    # tools read no configuration: the agent passes where local weights live
+    base = {
+        **opts.model_dump(exclude_none=True),
+        "provider": provider,
+        "models_root": str(get_settings().models_root),
+    }
     width, height, fps, frames = wan_entrypoint.clip_shape(base)
     base.update(width=width, height=height, fps=fps, num_frames=frames)
     seed = int(opts.seed or 0)
@@ -278,7 +285,6 @@ def render_video(
     )
     parts: list[Part] = []
     devices: list[str] = []
-    from sparkle_motion.config import get_settings
     from sparkle_motion.utils.backoff import backoff_from_settings
 
     for unit in units:

@@ -211,3 +211,15 @@ def test_a_rendered_chunk_is_not_rendered_again(tmp_path: Path) -> None:
 def test_chunk_type_is_frozen() -> None:
     with pytest.raises(AttributeError):
         Chunk(0, 0, 1, 0, 0).start = 3  # type: ignore[misc]
+
+
+def test_the_backend_is_told_where_weights_live_and_which_device() -> None:
+    """Tools read no configuration: the agent passes the models root (the Wan backend finds
+    local weights there) and the device of each chunk."""
+    from sparkle_motion.config import get_settings
+
+    backend = stub_backend()
+    videos_agent.render_video([], [], "sea", opts(20), backend=backend)
+    assert backend.calls
+    assert {c["models_root"] for c in backend.calls} == {str(get_settings().models_root)}
+    assert {c["device"] for c in backend.calls} == {"cpu"}
