@@ -4,7 +4,8 @@ No model and no network. The idea is read in its own language (English, Spanish,
 who is in it and how many, what happens (the idea's own event), with what, where and when
 (see idea.py and the readers). The kind of idea (a search, a loss, learning a skill, a
 rivalry, a disaster, an explainer ...) picks an arc whose six beats keep that event at the
-centre (arcs.py); the narration is told in the idea's language, and each scene's picture is
+centre (arcs.py); the narration is told in the idea's language, where two characters meet
+they speak their own lines (dialogue.py), and each scene's picture is
 described in English from what its narration names (pictures.py), since the image models
 read English. Every choice is made from a hash of the idea: the same idea, the same story.
 
@@ -126,6 +127,8 @@ def write_draft(idea_text: str, *, max_scenes: int = 8) -> PlanDraft:
     teller = _teller(idea)
     style = STYLES[_hash(idea.text, "style") % len(STYLES)]
     explainer = idea.kind == "explainer"
+    from sparkle_motion.planner.story import dialogue
+
     scenes = []
     for beat in beats_for(idea.kind, scene_count(idea.text, max_scenes)):
         narration = _narration(teller, idea, beat)
@@ -136,6 +139,7 @@ def write_draft(idea_text: str, *, max_scenes: int = 8) -> PlanDraft:
                 image_prompt=image_prompt(idea, beat, narration, style, explainer=explainer),
                 narration=narration,
                 motion=MOTIONS[beat],
+                dialogue=dialogue.lines(idea, beat),
             )
         )
     return PlanDraft(
@@ -144,6 +148,7 @@ def write_draft(idea_text: str, *, max_scenes: int = 8) -> PlanDraft:
         scenes=scenes,
         language=idea.lang,
         kind=idea.kind,
+        cast=dialogue.cast(idea),
     )
 
 
