@@ -132,14 +132,17 @@ def write_draft(idea_text: str, *, max_scenes: int = 8) -> PlanDraft:
     scenes = []
     for beat in beats_for(idea.kind, scene_count(idea.text, max_scenes)):
         narration = _narration(teller, idea, beat)
+        said = dialogue.lines(idea, beat)
+        # the picture shows whoever the scene's words name, the characters' lines included
+        spoken = " ".join([narration, *(line.text for line in said)])
         scenes.append(
             SceneDraft(
                 title=teller.title(idea.kind, min(beat, 5), idea.slots),
                 setting=TIMES[beat],
-                image_prompt=image_prompt(idea, beat, narration, style, explainer=explainer),
+                image_prompt=image_prompt(idea, beat, spoken, style, explainer=explainer),
                 narration=narration,
                 motion=MOTIONS[beat],
-                dialogue=dialogue.lines(idea, beat),
+                dialogue=said,
             )
         )
     return PlanDraft(
