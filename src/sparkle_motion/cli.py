@@ -345,7 +345,7 @@ def _plan_summary(plan: MoviePlan) -> str:
 
     steps = plan.steps
     scenes = {s.scene for s in steps if s.scene}
-    speech = sum(estimate_speech_seconds(s.text) for s in steps if s.type == "tts")
+    speech = sum(estimate_speech_seconds(s.spoken_text) for s in steps if s.type == "tts")
     frames = sum(step_frames(s) for s in steps)
     parts = [f"{len(steps)} steps"]
     if scenes:

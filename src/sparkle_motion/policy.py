@@ -160,6 +160,9 @@ def plan_text_fields(plan: MoviePlan) -> Iterator[tuple[str, str, bool]]:
     yield "title", plan.title, True
     if plan.description:
         yield "description", plan.description, True
+    for key, member in (plan.cast or {}).items():
+        if member.name:
+            yield f"cast.{key}.name", member.name, True
     for i, step in enumerate(plan.steps):
         where = f"steps[{i}]"
         if step.title:
@@ -168,6 +171,8 @@ def plan_text_fields(plan: MoviePlan) -> Iterator[tuple[str, str, bool]]:
             value = getattr(step, name, None)
             if value:
                 yield f"{where}.{name}", value, True
+        for j, line in enumerate(getattr(step, "lines", None) or []):
+            yield f"{where}.lines[{j}].text", line.text, True
         opts = step.opts
         for name in ("prompt_2",):
             value = getattr(opts, name, None)

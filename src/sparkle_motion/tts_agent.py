@@ -493,3 +493,78 @@ def split_lines(text: str, max_chars: int | None = None) -> list[str]:
     if current:
         lines.append(current)
     return lines
+
+
+# ------------------------------------------------------------------------------- dialogue
+
+
+def join_lines(
+    lines: list[ArtifactRef], speakers: list[str | None], names: list[str | None]
+) -> ArtifactRef:
+    """The whole audio of a multi-line step: its lines' WAVs (each from :func:`synthesize`)
+    joined in order by the tts_chatterbox FunctionTool, published with every line's record.
+
+    Its metadata has ``duration_s``, ``sample_rate``, ``text`` (the lines, in order),
+    ``sentences`` (every line's sentence timings moved to where the line starts, each with
+    its ``speaker``: the name subtitles show, None for the narrator), ``watermarked`` (any
+    line's) and ``line_artifacts``: per line its index, speaker (the cast key, None for the
+    narrator), speaker_name, text, voice_id,
+    provider_voice_id, provider, duration_s, watermarked, offset_s, artifact_uri and sha256.
+    """
+    from sparkle_motion.function_tools.tts_chatterbox.join import join_wavs
+
+    ctx = current_run_context()
+    work = Path(ctx.work_dir) if ctx.work_dir else Path(tempfile.mkdtemp(prefix="sparkle-tts-"))
+    out = work / "dialogue.wav"
+    joined = join_wavs([ref.path for ref in lines], out)
+    sentences: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    for i, (ref, speaker, name, offset) in enumerate(
+        zip(lines, speakers, names, joined["offsets_s"], strict=True)
+    ):
+        meta = ref.metadata
+        duration = float(meta.get("duration_s") or 0.0)
+        timings = meta.get("sentences") or [
+            {"text": meta.get("text", ""), "start_s": 0.0, "end_s": duration}
+        ]
+        for s in timings:
+            sentences.append(
+                {
+                    **s,
+                    "start_s": round(offset + float(s["start_s"]), 4),
+                    "end_s": round(offset + float(s["end_s"]), 4),
+                    "speaker": name,
+                }
+            )
+        records.append(
+            {
+                "index": i,
+                "speaker": speaker,
+                "speaker_name": name,
+                "text": meta.get("text", ""),
+                "voice_id": meta.get("voice_id"),
+                "provider_voice_id": meta.get("provider_voice_id"),
+                "provider": meta.get("voice_provider") or meta.get("provider"),
+                "duration_s": duration,
+                "watermarked": bool(meta.get("watermarked")),
+                "offset_s": offset,
+                "artifact_uri": ref.artifact_uri,
+                "sha256": ref.sha256,
+            }
+        )
+    meta = {
+        "kind": "dialogue",
+        "text": " ".join(r["text"] for r in records),
+        "duration_s": joined["duration_s"],
+        "sample_rate": joined["sample_rate"],
+        "format": "wav",
+        "provider": records[0]["provider"],
+        "voice_ids": list(dict.fromkeys(r["voice_id"] for r in records)),
+        "watermarked": any(r["watermarked"] for r in records),
+        "sentences": sentences,
+        "line_artifacts": records,
+    }
+    try:
+        return publish_local(out, "audio/wav", meta)
+    finally:
+        out.unlink(missing_ok=True)

@@ -62,6 +62,7 @@ STEP_LEVEL_ERROR_TYPES = frozenset(
         "count_mismatch",
         "size_mismatch",
         "chunk_mismatch",
+        "unknown_speaker",
     }
 )
 
@@ -379,11 +380,36 @@ class ImageStep(_StepBase):
         return self
 
 
+class DialogueLine(_Model):
+    """One spoken line of a tts step: who says it and what. Its voice is the line's own,
+    else its speaker's in the plan's cast, else the step's; no speaker is the narrator."""
+
+    speaker: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="A key of the plan's cast; omitted: the narrator (the step's voice)."
+    )
+    text: Annotated[FreeText, Field(min_length=1)]
+    voice: VoiceConfig | None = Field(None, description="Overrides the speaker's voice.")
+
+
 class TTSStep(_StepBase):
     type: Literal["tts"]
-    text: Annotated[FreeText, Field(min_length=1)]
+    text: Annotated[FreeText, Field(min_length=1)] | None = Field(
+        None, description="What the narrator says (or give lines)."
+    )
+    lines: Annotated[list[DialogueLine], Field(min_length=1, max_length=500)] | None = Field(
+        None, description="Dialogue: lines spoken in order, each by its speaker."
+    )
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     opts: TTSOpts = Field(default_factory=TTSOpts)
+
+    def spoken_lines(self) -> list[DialogueLine]:
+        """What is said, line by line (a plain ``text`` is one narrator line)."""
+        return list(self.lines) or [DialogueLine(text=self.text or "")]
+
+    @property
+    def spoken_text(self) -> str:
+        """Everything the step says, lines in order."""
+        return self.text if self.text is not None else " ".join(ln.text for ln in self.lines)
 
     def input_refs(self) -> list[tuple[str, str]]:
         p = self.opts.audio_prompt_path
@@ -503,6 +529,27 @@ class AssembleOpts(_Model):
         return ASPECT_SIZES[self.aspect or "16:9"]
 
 
+# ------------------------------------------------------------------------------- cast
+
+
+def _file_only(value: str) -> str:
+    if is_step_ref(value):
+        raise _err("unsafe_path", "a cast's reference clip is a file in the plan's folder")
+    return value
+
+
+class CastMember(_Model):
+    """A character: the voice it speaks with in every scene, and optionally a reference clip
+    (a file in the plan's folder) that a cloning provider speaks like."""
+
+    voice: VoiceConfig
+    name: ShortText | None = Field(None, description="Shown in subtitles; default: the key.")
+    reference_audio: Annotated[PlanPath, AfterValidator(_file_only)] | None = None
+    reference_language: (
+        Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")] | None
+    ) = Field(None, description="The reference clip's language (default: the line's).")
+
+
 # ------------------------------------------------------------------------------- plan
 
 
@@ -516,6 +563,9 @@ class MoviePlan(_Model):
     description: FreeText | None = None
     created_by: ShortText | None = None
     created_at: datetime | None = Field(None, description="ISO 8601; filled in when omitted.")
+    cast: dict[Annotated[str, Field(min_length=1, max_length=64)], CastMember] | None = Field(
+        None, description="Characters by key: the voice each speaks with."
+    )
     steps: Annotated[list[Step], Field(min_length=1)]
     assemble_opts: AssembleOpts | None = None
 
@@ -531,6 +581,7 @@ class MoviePlan(_Model):
         warnings: list[str] = []
         self._assign_step_ids(warnings)
         self._check_references()
+        self._check_speakers()
         if self.assemble_opts is None:
             self.assemble_opts = AssembleOpts()
             warnings.append("assemble_opts missing: using defaults (1280x720, 24 fps, libx264)")
@@ -600,6 +651,34 @@ class MoviePlan(_Model):
                 "steps depend on each other in a cycle: " + " -> ".join(cycle),
                 f"steps[{index[cycle[0]]}]",
             )
+
+    def _check_speakers(self) -> None:
+        """A tts step says ``text`` or ``lines`` (one of them); a line's speaker is cast."""
+        for i, step in enumerate(self.steps):
+            if step.type == "tts" and (step.text is None) == (not step.lines):
+                raise _err(
+                    "text_or_lines",
+                    "give text or lines, not both" if step.lines else "is required (or lines)",
+                    f"steps[{i}].text",
+                )
+            for j, line in enumerate(getattr(step, "lines", None) or []):
+                if line.speaker is not None and line.speaker not in (self.cast or {}):
+                    known = ", ".join(sorted(self.cast or {})) or "the plan has no cast"
+                    raise _err(
+                        "unknown_speaker",
+                        f"speaker {line.speaker!r} is not in the cast ({known}); add it to "
+                        "cast or omit speaker for the narrator",
+                        f"steps[{i}].lines[{j}].speaker",
+                    )
+
+    def speaker_name(self, speaker: str | None) -> str | None:
+        """How subtitles name a speaker (None: the narrator, never named)."""
+        if speaker is None:
+            return None
+        member = (self.cast or {}).get(speaker)
+        if member is not None and member.name:
+            return member.name
+        return speaker[:1].upper() + speaker[1:]
 
     # ---------------------------------------------------------------- helpers
 
@@ -714,6 +793,7 @@ class SentenceTiming(_Model):
     start_s: Annotated[float, Field(ge=0)]
     end_s: Annotated[float, Field(ge=0)]
     language: str | None = None
+    speaker: str | None = Field(None, description="Who says it (subtitles); None: narrator.")
 
 
 class VisualInput(_Model):

@@ -312,6 +312,18 @@ def check_plan_environment(
 ) -> list[str]:
     """Stage 3 (outside the plan): files, model weights, handlers. Returns warnings."""
     handlers: set[str] | None = None
+    for name, member in (plan.cast or {}).items():
+        where = f"cast.{name}"
+        _check_voice(member.voice.id, f"{where}.voice.id", settings)
+        if member.reference_audio and base_dir is not None:
+            value = member.reference_audio
+            resolved = resolve_plan_path_checked(value, base_dir, f"{where}.reference_audio")
+            if not resolved.is_file():
+                raise PlanSchemaError(
+                    f"{value!r} does not exist in {base_dir}",
+                    field=f"{where}.reference_audio",
+                    stage="step",
+                )
     for i, step in enumerate(plan.steps):
         where = f"steps[{i}]"
         paths = list(step.input_refs())
@@ -337,6 +349,9 @@ def check_plan_environment(
                     raise
         if step.type == "tts":
             _check_voice(step.voice.id, f"{where}.voice.id", settings)
+            for j, line in enumerate(step.lines or []):
+                if line.voice is not None:
+                    _check_voice(line.voice.id, f"{where}.lines[{j}].voice.id", settings)
         if step.type == "custom":
             handlers = handler_names() if handlers is None else handlers
             if step.handler not in handlers:
@@ -422,7 +437,7 @@ def estimate_step(step: Step, profile: str = "preview") -> ResourceEstimate:
         w, h = step.opts.width or DEFAULT_IMAGE_SIZE, step.opts.height or DEFAULT_IMAGE_SIZE
         units = step.count * (w * h) / (1024 * 1024) * ((step.opts.steps or 30) / 30)
     elif step.type == "tts":
-        units = estimate_speech_seconds(step.text)
+        units = estimate_speech_seconds(step.spoken_text)
     elif step.type == "video":
         w, h = step.opts.width or DEFAULT_WIDTH, step.opts.height or DEFAULT_HEIGHT
         units = step.opts.num_frames * (w * h) / (1280 * 720)

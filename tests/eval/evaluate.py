@@ -312,9 +312,10 @@ def evaluate_idea(entry: dict[str, Any], *, draw: bool = True) -> IdeaResult:
     plan = plan_idea(r.idea)
     r.seconds = time.perf_counter() - started
     tts = [s for s in plan.steps if s.type == "tts"]
-    r.narration = [s.text for s in tts]
+    r.narration = [s.spoken_text for s in tts]  # every line, the characters' too
     r.prompts = [s.prompt for s in plan.steps if s.type == "image"]
     voice_langs = [getattr(s.voice, "language", None) if s.voice else None for s in tts]
+    voice_langs += [m.voice.language for m in (plan.cast or {}).values()]  # who speaks lines
     r.checks["content"] = check_content(r)
     r.checks["event"] = check_event(r, list(entry.get("event", [])))
     r.checks["counts"] = check_counts(r, dict(entry.get("counts") or {}))

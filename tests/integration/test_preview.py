@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from tests.media import decode_audio, integrated_loudness, sound_onsets, subtitle_cues
 
 from sparkle_motion.utils.ffmpeg import ffmpeg_exe, probe
@@ -66,6 +67,17 @@ def test_subtitles_follow_the_speech(movie: Path) -> None:
     for start, _end, text in cues:
         assert min(abs(start - o) for o in onsets) <= 0.1, (start, text)
     assert movie.with_suffix(".srt").is_file()
+
+
+def test_a_cast_of_voices_names_its_speakers(movie: Path) -> None:
+    texts = [text for _s, _e, text in subtitle_cues(movie)]
+    assert any(t.startswith("Keeper: ") for t in texts)
+    assert any(t.startswith("Whale: ") for t in texts)
+    assert not any(t.startswith("Narrator") for t in texts)  # the narrator is never named
+    plan = yaml.safe_load(movie.with_suffix(".plan.yaml").read_text(encoding="utf-8"))
+    narrator = {s["voice"]["id"] for s in plan["steps"] if s["type"] == "tts"}
+    cast = {m["voice"]["id"] for m in plan["cast"].values()}
+    assert len(narrator | cast) == 3, (narrator, cast)
 
 
 def test_loudness(movie: Path) -> None:

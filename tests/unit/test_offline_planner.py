@@ -120,7 +120,7 @@ def test_every_plan_is_valid_and_well_formed(plans, idea: str) -> None:
         video = next(s for s in plan.steps if s.scene == scene and s.type == "video")
         image = next(s for s in plan.steps if s.scene == scene and s.type == "image")
         assert video.start_frames == [f"step:{image.id}"]
-    lines = [s.text for s in plan.steps if s.type == "tts"]
+    lines = [s.spoken_text for s in plan.steps if s.type == "tts"]
     assert len(set(lines)) == len(lines), "every narration line is distinct"
     cleaned = " ".join(idea.split()).strip(" .").lower()
     assert all(line.strip(" .").lower() != cleaned for line in lines), "no line copies the idea"
@@ -144,7 +144,7 @@ def test_the_second_character_is_drawn_where_the_narration_names_it(
     plans, idea: str, other: str
 ) -> None:
     steps = plans[idea].steps
-    lines = {s.scene: s.text.lower() for s in steps if s.type == "tts"}
+    lines = {s.scene: s.spoken_text.lower() for s in steps if s.type == "tts"}
     prompts = {s.scene: s.prompt.lower() for s in steps if s.type == "image"}
     named = [scene for scene, line in lines.items() if re.search(rf"\b{other}\b", line)]
     assert named, "the narration names the second character"

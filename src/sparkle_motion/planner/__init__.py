@@ -6,4 +6,4 @@ prompt template with its few-shot examples."""
 # the same idea: the offline planner (story.py, offline.py), the prompt (prompt.py), the
 # draft-to-plan conversion (draft.py), script_agent's callbacks, or how a MoviePlan is
 # normalised (types.py). A stale number serves yesterday's plan to today's code.
-PLANNER_VERSION = "5"
+PLANNER_VERSION = "6"

@@ -69,8 +69,11 @@ Write a story with a clear arc: setting, meeting, trouble, turn, ending. For eac
 visual style across all scenes (repeat the style words);
 - narration: one or two spoken sentences (15-30 words) that move the story on; every line is \
 different, and none repeats the idea word for word;
-- motion: one of zoom_in, zoom_out, pan_left, pan_right, pan_up, pan_down.
-Aim for 30-90 seconds of narration in all.
+- motion: one of zoom_in, zoom_out, pan_left, pan_right, pan_up, pan_down;
+- dialogue (optional): short lines the characters say after the narration, each with its \
+speaker's name, in the narration's language.
+When two or three characters speak, list them once in "cast" (name, gender, age: child, adult \
+or elder); each gets its own voice. Aim for 30-90 seconds of speech in all.
 
 If the idea asks for sexual content, content involving minors in any sexual way, graphic \
 violence or gore, self-harm instructions, weapons instructions, or hate, answer with an empty \

@@ -17,7 +17,7 @@ from sparkle_motion.db.store import Store
 from sparkle_motion.scenes import lipsync_audio_step
 from sparkle_motion.types import ArtifactRef, MoviePlan, NarrationInput, VisualInput
 
-ASSEMBLER_VERSION = "assemble_ffmpeg@5"
+ASSEMBLER_VERSION = "assemble_ffmpeg@6"
 Progress = Callable[[float, str], None]
 
 
@@ -40,7 +40,7 @@ def assembly_inputs(
         if step.type == "tts":
             narration.append(
                 NarrationInput(
-                    step_id=step.id, uri=ref.artifact_uri, text=step.text,
+                    step_id=step.id, uri=ref.artifact_uri, text=step.spoken_text,
                     duration_s=float(meta.get("duration_s") or 0.001),
                     sentences=meta.get("sentences") or [],
                 )

@@ -22,7 +22,7 @@ from sparkle_motion.config import Settings
 from sparkle_motion.db.store import get_store
 from sparkle_motion.errors import ModelOOMError, RunInterrupted
 from sparkle_motion.executors import Executor, make_executor
-from sparkle_motion.production import runs
+from sparkle_motion.production import dialogue, runs
 from sparkle_motion.production.assembly import Assembly
 from sparkle_motion.production.jobs import StepJob
 from sparkle_motion.production.scheduler import RetryPolicy, Scheduler
@@ -54,7 +54,7 @@ MEDIA_TYPES = {
 _RECORD_META = (
     "seed", "provider", "simulated", "duration_s", "fps", "num_frames",
     "chunk_length_frames", "sample_rate", "watermarked", "selection", "num_chunks",
-    "cpu_fallback",
+    "cpu_fallback", "line_artifacts",
 )  # fmt: skip
 _DONE = ("succeeded", "failed", "skipped")
 
@@ -164,8 +164,15 @@ class Runner:
     # ------------------------------------------------------------ inputs
 
     def _import_inputs(self) -> None:
-        """Copy the plan's own files (face videos, reference audio) into the workspace."""
+        """Copy the plan's own files (face videos, reference audio, the cast's reference
+        clips) into the workspace."""
         base = self.validation.base_dir
+        for speaker, member in (self.plan.cast or {}).items():
+            if member.reference_audio:
+                path = resolve_plan_path(member.reference_audio, base or Path.cwd())
+                media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+                source = {"kind": "plan_input", "source": member.reference_audio}
+                self.inputs[("cast", speaker)] = publish_local(path, media, source)
         for step in self.plan.steps:
             for field, value in step.input_refs():
                 if is_step_ref(value):
@@ -177,13 +184,19 @@ class Runner:
                 self.inputs[(step.id, field)] = ref
 
     def _inputs_of(self, step: Step) -> dict[str, ArtifactRef]:
-        """Each input field of ``step`` -> the artifact it names (a step's first output)."""
-        return {
+        """Each input field of ``step`` -> the artifact it names (a step's first output; a
+        dialogue's whole audio), and the reference clip of each speaker of its lines."""
+        inputs = {
             field: self.outputs[step_ref_id(value)][0]
             if is_step_ref(value)
             else self.inputs[(step.id, field)]
             for field, value in step.input_refs()
         }
+        for line in getattr(step, "lines", None) or []:
+            ref = self.inputs.get(("cast", line.speaker or ""))
+            if ref is not None:
+                inputs[dialogue.REFERENCE_FIELD.format(speaker=line.speaker)] = ref
+        return inputs
 
     # ------------------------------------------------- the scheduler's hooks
 
@@ -193,13 +206,17 @@ class Runner:
     def prepare(self, step_id: str) -> tuple[StepJob, list[ArtifactRef] | None]:
         """The step's job (key, provider, inputs resolved once) and a cache hit, if any."""
         step = self.steps[step_id]
-        data, resolved = effective_data(step, self.frame, self.providers)
+        data, resolved = effective_data(step, self.frame, self.providers, self.plan)
         provider = kind_of(step).provider(self.providers)
         inputs = self._inputs_of(step)
         hashes: dict[str, list[str]] = {}
         for field, ref in inputs.items():
             hashes.setdefault(field.split("[")[0], []).append(ref.sha256 or ref.artifact_uri)
         key = cache.cache_key(data, provider, hashes)
+        for line in resolved.get("lines", []):  # a dialogue: each line cached on its own
+            line["key"] = dialogue.line_key(line, provider, inputs)
+            hit = cache.lookup(self.store, line["key"])
+            line["cached"] = hit[0].model_dump(mode="json") if hit else None
         job = StepJob(
             step=step, data=data, resolved=resolved, inputs=inputs, cache_key=key,
             provider=provider, plan_id=self.plan.id, run_id=self.run_id,
@@ -225,6 +242,12 @@ class Runner:
             cache.remember(
                 self.store, job.cache_key, refs, step_type=step.type, provider=job.provider
             )
+            for line, ref in zip(job.resolved.get("lines", []), refs[1:], strict=False):
+                if not line.get("cached"):
+                    cache.remember(
+                        self.store, line["key"], [ref], step_type="tts_line",
+                        provider=job.provider,
+                    )  # fmt: skip
             out_path = getattr(step, "out_path", None)
             if out_path and self.validation.base_dir is not None:
                 target = resolve_plan_path(out_path, self.validation.base_dir)
@@ -234,13 +257,15 @@ class Runner:
         record = self.records.get(job.step_id)
         start = record.start_time if record and record.start_time else end
         meta = refs[0].metadata if refs else {}
+        lines = job.resolved.get("lines") or []
+        extra = {"lines_cached": sum(bool(ln.get("cached")) for ln in lines)} if lines else {}
         self._record(
             job.step_id, step.type, status="succeeded", end_time=end, start_time=start,
             duration_s=(end - start).total_seconds(), cache_key=job.cache_key,
             cache_hit=cache_hit, artifact_uri=refs[0].artifact_uri if refs else None,
             artifact_uris=[r.artifact_uri for r in refs], model_id=meta.get("model_id"),
             device=meta.get("device"), progress_percent=100.0, last_progress_at=end,
-            meta={k: v for k, v in meta.items() if k in _RECORD_META},
+            meta={k: v for k, v in meta.items() if k in _RECORD_META} | extra,
         )  # fmt: skip
 
     def retrying(self, job: StepJob, error: BaseException, next_job: StepJob) -> None:

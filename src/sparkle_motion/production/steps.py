@@ -111,6 +111,10 @@ def _call_tts(
     from sparkle_motion import tts_agent
     from sparkle_motion.types import TTSOpts
 
+    if step.lines:  # dialogue: line by line, each in its speaker's voice
+        from sparkle_motion.production import dialogue
+
+        return dialogue.speak(step, resolved["lines"], inputs)
     opts = dict(opts)
     opts.pop("audio_prompt_path", None)
     prompt = inputs.get("opts.audio_prompt_path")
@@ -122,6 +126,9 @@ def _call_tts(
         audio_prompt=prompt.path if prompt else None,
         resolved=tts_agent.ResolvedVoice.model_validate(voice) if voice else None,
     )
+    from sparkle_motion.production.dialogue import plain_line_record
+
+    ref.metadata["line_artifacts"] = plain_line_record(ref)
     return [ref]
 
 
@@ -182,14 +189,16 @@ def kind_of(step: Step | str) -> StepKind:
 
 
 def effective_data(
-    step: Step, frame: Frame, providers: dict[str, str]
+    step: Step, frame: Frame, providers: dict[str, str], plan: MoviePlan | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The step with its options after defaults and inheritance from the movie, and what
     was resolved for it once, here, to be carried to the worker that runs it.
 
     A narration's voice is resolved by tts_agent (provider, backend profile, the catalog's
     settings); the settings join the step's data (``voice_settings``), so retuning a voice in
-    tts_providers.yaml re-renders its lines, and the worker speaks with exactly those.
+    tts_providers.yaml re-renders its lines, and the worker speaks with exactly those. A
+    dialogue's lines are resolved each with its speaker's voice from the ``plan``'s cast
+    (production/dialogue.py); their voices and settings join the data (``line_voices``).
     """
     kind = kind_of(step)
     data = step.model_dump(mode="json", exclude_none=True)
@@ -199,7 +208,16 @@ def effective_data(
     if kind.tool is not None:
         opts.setdefault("seed", cache.derived_seed(data))
     resolved: dict[str, Any] = {}
-    if step.type == "tts":
+    if step.type == "tts" and step.lines:
+        from sparkle_motion.production import dialogue
+
+        profile = providers.get("tts_chatterbox", "fixture")
+        lines = dialogue.resolve_lines(step, plan or _no_plan(step), opts, profile)
+        data["line_voices"] = [
+            {k: ln[k] for k in ("voice", "voice_settings", "name", "reference")} for ln in lines
+        ]
+        resolved["lines"] = lines
+    elif step.type == "tts":
         from sparkle_motion import tts_agent
 
         profile = providers.get("tts_chatterbox", "fixture")
@@ -209,3 +227,8 @@ def effective_data(
         data["voice_settings"] = voice.settings
         resolved["voice"] = voice.model_dump(mode="json")
     return data, resolved
+
+
+def _no_plan(step: Step) -> MoviePlan:
+    """A plan around a lone step (a caller without a plan: no cast)."""
+    return MoviePlan(title="step", steps=[step])

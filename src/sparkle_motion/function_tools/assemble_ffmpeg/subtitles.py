@@ -1,5 +1,9 @@
 """Subtitle cues (one per narration sentence, timed to its audio) and SRT files.
 
+A dialogue's sentences carry their speaker's name; when the movie has more than one speaker
+(the narrator counts as one), a character's cue starts with it ("Keeper: Hello!"), so the
+reader knows who speaks. The narrator is never named.
+
 ffmpeg reads SRT text as markup on its way to ``mov_text`` (``\\N`` breaks a line, ``{\\...}``
 and ``<font>`` are styling), and players read an ``.srt`` the same way. So where a sentence
 holds such a sequence, an invisible WORD JOINER (U+2060) is put inside it: the text shows
@@ -46,16 +50,31 @@ def clean_text(text: str) -> str:
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())
 
 
+def with_speaker(text: str, speaker: str | None) -> str:
+    """``text`` headed by who says it (a full-width colon after a Chinese or Japanese name)."""
+    if not speaker:
+        return text
+    wide = any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for ch in speaker)
+    return f"{speaker}：{text}" if wide else f"{speaker}: {text}"
+
+
 def build_cues(tl: Timeline) -> list[Cue]:
-    """One cue per sentence, at the movie time its sound plays, in time order."""
+    """One cue per sentence, at the movie time its sound plays, in time order; a
+    character's cue names its speaker when the movie has more than one."""
     total = tl.duration_s
     cues: list[Cue] = []
-    for line, at in tl.placements():
-        timings = list(line.sentences) or spread_sentences(line.text, line.duration_s)
+    placed = [
+        (line, at, list(line.sentences) or spread_sentences(line.text, line.duration_s))
+        for line, at in tl.placements()
+    ]
+    speakers = {s.speaker for _, _, timings in placed for s in timings}
+    for line, at, timings in placed:
         for s in timings:
             text = clean_text(s.text)
             if not text:
                 continue
+            if len(speakers) > 1:
+                text = with_speaker(text, s.speaker)
             start = at + min(s.start_s, line.duration_s)
             end = at + min(max(s.end_s, s.start_s + MIN_CUE_S), line.duration_s)
             end = min(max(end, start + MIN_CUE_S), total)

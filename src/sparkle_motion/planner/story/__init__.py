@@ -4,7 +4,8 @@ No model and no network. The idea is read in its own language (English, Spanish,
 who is in it and how many, what happens (the idea's own event), with what, where and when
 (see idea.py and the readers). The kind of idea (a search, a loss, learning a skill, a
 rivalry, a disaster, an explainer ...) picks an arc whose six beats keep that event at the
-centre (arcs.py); the narration is told in the idea's language, and each scene's picture is
+centre (arcs.py); the narration is told in the idea's language, where two characters meet
+they speak their own lines (dialogue.py), and each scene's picture is
 described in English from what its narration names (pictures.py), since the image models
 read English. Every choice is made from a hash of the idea: the same idea, the same story.
 
@@ -126,16 +127,22 @@ def write_draft(idea_text: str, *, max_scenes: int = 8) -> PlanDraft:
     teller = _teller(idea)
     style = STYLES[_hash(idea.text, "style") % len(STYLES)]
     explainer = idea.kind == "explainer"
+    from sparkle_motion.planner.story import dialogue
+
     scenes = []
     for beat in beats_for(idea.kind, scene_count(idea.text, max_scenes)):
         narration = _narration(teller, idea, beat)
+        said = dialogue.lines(idea, beat)
+        # the picture shows whoever the scene's words name, the characters' lines included
+        spoken = " ".join([narration, *(line.text for line in said)])
         scenes.append(
             SceneDraft(
                 title=teller.title(idea.kind, min(beat, 5), idea.slots),
                 setting=TIMES[beat],
-                image_prompt=image_prompt(idea, beat, narration, style, explainer=explainer),
+                image_prompt=image_prompt(idea, beat, spoken, style, explainer=explainer),
                 narration=narration,
                 motion=MOTIONS[beat],
+                dialogue=said,
             )
         )
     return PlanDraft(
@@ -144,6 +151,7 @@ def write_draft(idea_text: str, *, max_scenes: int = 8) -> PlanDraft:
         scenes=scenes,
         language=idea.lang,
         kind=idea.kind,
+        cast=dialogue.cast(idea),
     )
 
 
