@@ -210,15 +210,11 @@ def _wan_weights_missing() -> str | None:
     root = get_settings().models_root
     if (Path(root) / WAN_DEFAULT_WEIGHTS / "model_index.json").is_file():
         return None
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    if not offline:
+    from sparkle_motion.utils import hf_hub
+
+    if not hf_hub.offline():
         return None  # from_pretrained downloads it by hub id on first use
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        cached = False
-    else:
-        cached = isinstance(try_to_load_from_cache(WAN_DEFAULT_WEIGHTS, "model_index.json"), str)
+    cached = hf_hub.cached(WAN_DEFAULT_WEIGHTS)
     if cached:
         return None
     return (

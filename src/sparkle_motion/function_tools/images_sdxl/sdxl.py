@@ -57,6 +57,7 @@ from sparkle_motion.errors import (
     MissingDependencyError,
 )
 from sparkle_motion.function_tools.images_sdxl.entrypoint import DEFAULT_PER_BATCH_TIMEOUT_S
+from sparkle_motion.utils import hf_hub
 from sparkle_motion.validation import resolve_model_path
 
 PROVIDER_ID = "images_sdxl/sdxl"
@@ -151,26 +152,6 @@ def _hf_kwargs(req: gpu_utils.LoadRequest, diffusers: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- weights
 
 
-def _offline() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except ImportError:
-        return False
-
-
-def _hub_cached(repo_id: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return False
-    found = try_to_load_from_cache(repo_id, "model_index.json")
-    return isinstance(found, str)
-
-
 def _missing_weights(ref: str | Path, root: Path) -> MissingDependencyError:
     if isinstance(ref, Path) or os.path.isabs(str(ref)):
         return MissingDependencyError(
@@ -199,7 +180,7 @@ def resolve_weights(value: str, models_root: Path | str) -> str:
         if ref.is_dir() and not (ref / "model_index.json").is_file():
             raise _missing_weights(ref, root)
         return str(ref)
-    if _offline() and not _hub_cached(ref):
+    if hf_hub.offline() and not hf_hub.cached(ref):
         raise _missing_weights(ref, root)
     return ref
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sparkle_motion import gpu_utils
 from sparkle_motion.errors import ConfigError, MissingDependencyError
+from sparkle_motion.utils import hf_hub
 from sparkle_motion.validation import resolve_model_path
 
 INSTALL_HINT = 'pip install -e ".[full]"'
@@ -90,25 +91,6 @@ def _dtype_key() -> str:
 # --------------------------------------------------------------------------- weights
 
 
-def _offline() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except ImportError:
-        return False
-
-
-def _hub_cached(repo_id: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return False
-    return isinstance(try_to_load_from_cache(repo_id, "model_index.json"), str)
-
-
 def missing_weights_line(ref: str, root: Path | None) -> str:
     """The one line saying where Wan weights go."""
     where = (
@@ -137,7 +119,7 @@ def resolve_weights(value: str, models_root: Path | str | None) -> str:
                 missing_weights_line(str(ref), root), field="opts.model_id"
             )
         return str(ref)
-    if _offline() and not _hub_cached(ref):
+    if hf_hub.offline() and not hf_hub.cached(ref):
         raise MissingDependencyError(missing_weights_line(ref, root), field="opts.model_id")
     return ref
 
