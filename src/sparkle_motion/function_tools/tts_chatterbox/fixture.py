@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sparkle_motion.function_tools.fixture_support import fixture_delay
+from sparkle_motion.function_tools.tts_chatterbox.wav import write_wav
 
 PROVIDER_ID = "tts_chatterbox/fixture"
 VERSION = "1"
@@ -53,13 +53,7 @@ def synthesize(text: str, voice_id: str, opts: dict[str, Any], out_path: Path) -
         sentences.append({"text": sentence, "start_s": round(start, 4), "end_s": round(t, 4)})
         pieces.append(np.zeros(int(SENTENCE_GAP_S * rate), np.float32))
         t += int(SENTENCE_GAP_S * rate) / rate
-    samples = np.concatenate(pieces)
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(out_path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
+    pcm = write_wav(out_path, np.concatenate(pieces), rate)
     return {
         "duration_s": len(pcm) / rate,
         "sample_rate": rate,

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ import numpy as np
 from sparkle_motion import gpu_utils
 from sparkle_motion.errors import TTSInvalidInputError, TTSProviderUnavailable
 from sparkle_motion.function_tools.tts_chatterbox import chatterbox_worker, preview
+from sparkle_motion.function_tools.tts_chatterbox.wav import write_wav
 from sparkle_motion.validation import resolve_model_path
 
 PROVIDER_ID = "tts_chatterbox/full"
@@ -150,15 +150,6 @@ def _trim(samples: np.ndarray, rate: int) -> np.ndarray:
     return samples[max(0, loud[0] - pad) : loud[-1] + 1 + pad]
 
 
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-
-
 def _number(value: Any, default: float) -> float:
     return default if value is None else float(value)
 
@@ -240,7 +231,7 @@ def synthesize(text: str, voice_id: str, opts: dict[str, Any], out_path: Path) -
         cursor += len(spoken)
     timeline.append(np.zeros(int(TAIL_S * out_rate), np.float32))
     audio = np.concatenate(timeline)
-    _write_wav(out_path, audio, out_rate)
+    write_wav(out_path, audio, out_rate)
     return {
         "duration_s": len(audio) / out_rate,
         "sample_rate": out_rate,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sparkle_motion.function_tools.tts_chatterbox.wav import write_wav
+
 LINE_GAP_S = 0.45
 """Silence between two lines: a conversational beat, long enough to hear a new speaker."""
 
@@ -67,14 +69,9 @@ def join_wavs(paths: list[Path], out_path: Path, gap_s: float = LINE_GAP_S) -> d
         samples = _resample(samples, own_rate, rate)
         pieces.append(samples)
         total += len(samples)
-    pcm = (np.clip(np.concatenate(pieces), -1.0, 1.0) * 32767).astype("<i2")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(out_path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
+    pcm = write_wav(out_path, np.concatenate(pieces), rate)
     return {
         "duration_s": len(pcm) / rate,
         "sample_rate": rate,

@@ -22,7 +22,6 @@ import bisect
 import math
 import re
 import unicodedata
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 
 from sparkle_motion.errors import TTSInvalidInputError
 from sparkle_motion.function_tools.tts_chatterbox import espeak
+from sparkle_motion.function_tools.tts_chatterbox.wav import write_wav
 
 PROVIDER_ID = "tts_chatterbox/preview"
 VERSION = "2"  # 2: a requested language leaves other scripts to their own
@@ -345,14 +345,6 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     return y[: round(x.size * up / down)]
 
 
-def _write_wav(path: Path, pcm: np.ndarray, rate: int) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.astype("<i2").tobytes())
-
-
 # ---------------------------------------------------------------------------- backend
 
 
@@ -455,7 +447,7 @@ def synthesize(text: str, voice_id: str, opts: dict[str, Any], out_path: Path) -
     audio = np.concatenate(chunks).astype(np.float64)
     audio = resample(audio, src_rate, rate_out) if rate_out != src_rate else audio
     pcm = np.clip(np.round(audio), -32768, 32767).astype(np.int16)
-    _write_wav(out_path, pcm, rate_out)
+    write_wav(out_path, pcm, rate_out)
 
     main_voice = max(voiced, key=lambda v: voiced[v])
     languages = {p.sentence: p.language for p in pieces}
