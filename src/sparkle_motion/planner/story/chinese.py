@@ -149,9 +149,9 @@ def read(text: str) -> Idea | None:
         lang="zh",
         kind=kind,
         event=en,
-        cast=tuple(dict.fromkeys(cast)),
-        things=tuple(dict.fromkeys(things)),
-        places=tuple(dict.fromkeys(places)),
+        cast=cast,
+        things=things,
+        places=places,
         weather=weather,
         slots=slots,
     )
@@ -175,7 +175,7 @@ def _explainer(text: str, match: re.Match[str]) -> Idea:
         lang="zh",
         kind="explainer",
         event="explain",
-        cast=tuple(dict.fromkeys(cast)) or (Figure("person"),),
-        things=tuple(dict.fromkeys(things)),
+        cast=cast or (Figure("person"),),
+        things=things,
         slots=slots,
     )

@@ -37,8 +37,8 @@ def read(text: str, lang: str) -> Idea:
         lang="en",
         kind="nominal",
         event="",
-        cast=tuple(dict.fromkeys(cast)) or (Figure("person"),),
-        things=tuple(dict.fromkeys(things)),
-        places=tuple(dict.fromkeys(places)),
+        cast=cast or (Figure("person"),),
+        things=things,
+        places=places,
         slots=slots,
     )

@@ -57,3 +57,9 @@ class Idea:
     weather: str | None = None  # a trouble of weather the idea names ("storm")
     night: bool = False
     slots: dict[str, str] = field(default_factory=dict)  # the teller's words, in the language
+
+    def __post_init__(self) -> None:
+        # each reader collects figures and places as it meets them: keep each once, in the
+        # order first named (the hero first), as tuples
+        for name in ("cast", "things", "places"):
+            object.__setattr__(self, name, tuple(dict.fromkeys(getattr(self, name))))

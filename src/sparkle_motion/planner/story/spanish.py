@@ -187,9 +187,9 @@ def read(text: str) -> Idea | None:
         lang="es",
         kind=kind,
         event=en,
-        cast=tuple(dict.fromkeys(cast)),
-        things=tuple(dict.fromkeys(things)),
-        places=tuple(dict.fromkeys(places)),
+        cast=cast,
+        things=things,
+        places=places,
         weather=weather,
         slots=slots,
     )
