@@ -28,6 +28,9 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "画": ("paint", "learning", "painting"), "帮助": ("help", "friendship", "helping"),
     "旅行": ("travel", "journey", "travelling"), "害怕": ("fear", "fear", "afraid of"),
 }  # fmt: skip
+# a skill learnt (学习画画), as its English lemma: skills that are no idea's main verb here
+SKILLS = {"画画": "paint", "做饭": "cook", "烹饪": "cook", "游泳": "swim", "唱歌": "sing",
+          "读书": "read", "飞": "fly", "种花": "plant"}  # fmt: skip
 EXPLAINER = re.compile(r"(.+?)是(?:怎样|怎么|如何)(.+?)的?$|(.+?)的历史$")
 PLACE = re.compile(r"在(.+?)(上|里|中|下|边|旁)")
 COUNTED = re.compile(r"([一两二三四五六七八九十])([只个条头位匹艘辆座棵朵])")
@@ -142,6 +145,7 @@ def read(text: str) -> Idea | None:
         "obj": obj_text,
         "他者": other,
         "skill": obj_text if kind == "learning" else "",
+        "skill_en": _skill_en(obj_text) if kind == "learning" else "",
         "pic_event": f"{ing} {pic_object}".strip(),
     }
     return Idea(
@@ -155,6 +159,13 @@ def read(text: str) -> Idea | None:
         weather=weather,
         slots=slots,
     )
+
+
+def _skill_en(skill: str) -> str:
+    """The English lemma of a skill: 画画 -> paint, 画 -> paint (a reader's verb)."""
+    if skill in SKILLS:
+        return SKILLS[skill]
+    return VERBS[skill][0] if skill in VERBS else ""
 
 
 def _explainer(text: str, match: re.Match[str]) -> Idea:

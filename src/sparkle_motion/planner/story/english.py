@@ -408,6 +408,7 @@ def _story(
         "obj": obj,
         "obj_the": the(obj) if obj else "",
         "skill": skill,
+        "skill_en": skill,
         "skill_rest": skill_rest,
         "skill_past": verb_form(skill, "VBD") if skill else "",
         "skill_ing": verb_form(skill, "VBG") if skill else "",

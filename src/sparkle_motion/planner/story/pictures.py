@@ -47,13 +47,6 @@ EVENT_PLACES = {
     "read": "in a cosy room full of books", "sing": "on a small stage in a town square",
     "fly": "on a grassy hill under a wide sky", "plant": "in a green garden",
 }  # fmt: skip
-# a skill named in the idea's own language -> the English event whose place it needs
-SKILL_EVENTS = {
-    "cocinar": "cook", "pintar": "paint", "dibujar": "draw", "hornear": "bake",
-    "nadar": "swim", "leer": "read", "cantar": "sing", "volar": "fly", "plantar": "plant",
-    "做饭": "cook", "烹饪": "cook", "画画": "paint", "画": "paint", "游泳": "swim",
-    "唱歌": "sing", "读书": "read", "飞": "fly", "种花": "plant",
-}  # fmt: skip
 STORY_PLACES = (
     "in a green meadow by a river",
     "in a quiet forest clearing",
@@ -65,8 +58,7 @@ STORY_PLACES = (
 
 def story_place(idea: Idea) -> str:
     """The one place of a story whose idea names none."""
-    skill = idea.slots.get("skill", "")
-    for event in (idea.event, skill, SKILL_EVENTS.get(skill, "")):
+    for event in (idea.event, idea.slots.get("skill_en", "")):
         if event in EVENT_PLACES:
             return EVENT_PLACES[event]
     digest = hashlib.sha256(f"{idea.text}|place".encode()).digest()

@@ -31,6 +31,11 @@ for _inf, _en, _forms in (
 ):  # fmt: skip
     for _f in _forms.split():
         VERBS[_f] = (_inf, _en)
+# a skill learnt or taught ("enseña a cocinar"), infinitive -> English lemma: the reader's
+# verbs, and skills that are no idea's main verb here
+SKILLS = {inf: en for inf, en in VERBS.values()} | {
+    "dibujar": "draw", "hornear": "bake", "nadar": "swim", "leer": "read", "cantar": "sing",
+}  # fmt: skip
 # template verbs: (singular, plural)
 AGREE = {
     "tiene": ("tiene", "tienen"), "está": ("está", "están"), "trabaja": ("trabaja", "trabajan"),
@@ -171,6 +176,7 @@ def read(text: str) -> Idea | None:
         "otro": other,
         "otro_un": " ".join(rival.split()) if rival else " ".join(obj_words),
         "skill": skill,
+        "skill_en": SKILLS.get(skill, ""),
         "lo": "ella" if obj_fem else "él",
         "listo": "lista" if obj_fem else "listo",
         "orgulloso": ("orgullosos" if plural else "orgullosa" if fem else "orgulloso"),
