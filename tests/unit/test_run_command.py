@@ -150,3 +150,34 @@ def test_refuses_nul_bytes_and_non_lists() -> None:
 def test_missing_program_is_a_clear_error() -> None:
     with pytest.raises(SubprocessError, match="cannot start"):
         run_command([f"/nonexistent/prog-{os.getpid()}"])
+
+
+def test_on_line_streams_stdout_while_the_child_runs(tmp_path: Path) -> None:
+    flag = tmp_path / "heard"
+    # the child waits for the file the callback writes on its first line: only a live
+    # stream lets it finish before the timeout
+    script = (
+        "import os, sys, time\n"
+        "print('ready', flush=True)\n"
+        f"while not os.path.exists({str(flag)!r}): time.sleep(0.02)\n"
+        "print('done', flush=True)\n"
+    )
+    heard: list[str] = []
+
+    def on_line(line: str) -> None:
+        heard.append(line)
+        flag.write_text("yes")
+
+    result = run_command(["python3", "-c", script], timeout_s=20, retries=0, on_line=on_line)
+    assert heard == ["ready", "done"]
+    assert result.stdout == "ready\ndone\n", "stdout is still captured whole"
+
+
+def test_on_line_keeps_the_timeout_kill(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = f'sleep 30 & echo $! > "{pids}"; echo started; sleep 30'
+    heard: list[str] = []
+    with pytest.raises(SubprocessTimeout):
+        run_command(["sh", "-c", script], timeout_s=0.5, retries=0, on_line=heard.append)
+    assert heard == ["started"]
+    assert _wait_gone([int(pids.read_text())]) == []

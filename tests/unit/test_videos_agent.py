@@ -223,3 +223,38 @@ def test_the_backend_is_told_where_weights_live_and_which_device() -> None:
     assert backend.calls
     assert {c["models_root"] for c in backend.calls} == {str(get_settings().models_root)}
     assert {c["device"] for c in backend.calls} == {"cpu"}
+
+
+def test_a_one_pass_shot_reports_each_chunk_as_its_frames_render(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The preview renders 250 frames in one call; its frame reports walk the chunk plan."""
+    monkeypatch.setattr(videos_agent, "_PROGRESS_EVERY_S", 0.0)
+    inner = stub_backend()
+
+    def render(starts, ends, prompt, call, out_path, *, on_progress=None):
+        for done in range(25, call["num_frames"], 25):  # as ffmpeg's frame=N lines come
+            on_progress({"phase": "rendering", "frame_index": done - 1,
+                         "progress": done / call["num_frames"]})  # fmt: skip
+        return inner.render(starts, ends, prompt, call, out_path)
+
+    backend = SimpleNamespace(render=render, PROVIDER_ID="stub1", VERSION="1", ONE_PASS=True)
+    events: list = []
+    ref = videos_agent.render_video([], [], "sea", opts(250), backend=backend,
+                                    on_progress=events.append)  # fmt: skip
+    assert len(inner.calls) == 1 and ref.metadata["num_chunks"] == 4
+    rendering = [e for e in events if e.phase == "rendering" and e.frame_index]
+    assert [e.chunk_index for e in rendering] == sorted(e.chunk_index for e in rendering)
+    assert {e.chunk_index for e in rendering} == {0, 1, 2, 3}
+    assert any(e.message == "chunk 3/4" and e.eta_s is not None for e in rendering)
+
+
+def test_the_preview_backend_turns_ffmpeg_frame_lines_into_progress() -> None:
+    from sparkle_motion.function_tools.videos_wan import preview
+
+    got: list[dict] = []
+    report = preview._frame_reporter(got.append, 100)
+    for line in ["frame=0", "fps=0.0", "frame=25", "out_time=00:00:01", "frame=100", "frame=60"]:
+        report(line)
+    assert [g["frame_index"] for g in got] == [24, 59]
+    assert got[0] == {"phase": "rendering", "frame_index": 24, "progress": 0.25}

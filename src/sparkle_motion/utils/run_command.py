@@ -9,15 +9,22 @@ long ago, its children exited, the pids came round again), so the marker also na
 group leader's start token (:mod:`sparkle_motion.utils.procs`), and a group is killed only
 while its leader is still the process that was recorded. The token is in the marker's name,
 not its content, so markers written before tokens existed (content: the pgid) still read.
+
+``on_line`` streams the child's stdout line by line while it runs (e.g. ffmpeg's
+``-progress pipe:1``), called on the caller's thread so run context and progress stay
+where they were; the whole stdout is still captured for the result.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,8 +95,44 @@ def kill_recorded_groups(run_dir: Path) -> int:
     return killed
 
 
+def _wait_streaming(
+    proc: subprocess.Popen, timeout_s: float, on_line: Callable[[str], None], sink
+) -> None:
+    """Wait for ``proc`` while handing each stdout line to ``on_line`` on this thread."""
+    lines: queue.Queue[bytes | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            sink.write(raw)
+            lines.put(raw)
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, name="run-command-stdout", daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise subprocess.TimeoutExpired(proc.args, timeout_s)
+        try:
+            raw = lines.get(timeout=min(left, 0.25))
+        except queue.Empty:
+            continue
+        if raw is None:
+            break
+        on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+    reader.join()
+    proc.stdout.close()
+    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+
+
 def _run_once(
-    cmd: list[str], cwd: Path | None, timeout_s: float, pgid_file: Path | None
+    cmd: list[str],
+    cwd: Path | None,
+    timeout_s: float,
+    pgid_file: Path | None,
+    on_line: Callable[[str], None] | None = None,
 ) -> SubprocessResult:
     started = time.perf_counter()
     with (
@@ -101,7 +144,7 @@ def _run_once(
                 cmd,
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
-                stdout=out,
+                stdout=subprocess.PIPE if on_line else out,
                 stderr=err,
                 start_new_session=True,
             )
@@ -116,7 +159,10 @@ def _run_once(
             marker.write_text(str(proc.pid))
         timed_out = False
         try:
-            proc.wait(timeout=timeout_s)
+            if on_line is None:
+                proc.wait(timeout=timeout_s)
+            else:
+                _wait_streaming(proc, timeout_s, on_line, out)
         except subprocess.TimeoutExpired:
             timed_out = True
             kill_process_group(proc.pid)
@@ -148,6 +194,7 @@ def run_command(
     *,
     check: bool = True,
     pgid_file: Path | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> SubprocessResult:
     """Run ``cmd`` and return its result (the spec's ``run_command``).
 
@@ -159,6 +206,7 @@ def run_command(
         check: raise SubprocessError / SubprocessTimeout when the last attempt fails.
         pgid_file: record the child's process group here while it runs (for resume);
             by default under the current run's folder, when there is a run.
+        on_line: called with each stdout line as it arrives, on this thread.
     """
     _check_cmd(cmd)
     if pgid_file is None:
@@ -169,7 +217,7 @@ def run_command(
             pgid_file = Path(run_dir) / "pgids" / "pg"
     result: SubprocessResult | None = None
     for attempt in range(1, max(1, retries + 1) + 1):
-        result = _run_once(cmd, Path(cwd) if cwd else None, timeout_s, pgid_file)
+        result = _run_once(cmd, Path(cwd) if cwd else None, timeout_s, pgid_file, on_line)
         result.attempts = attempt
         if result.exit_code == 0 and not result.timed_out:
             return result

@@ -44,6 +44,19 @@ def _keyframe(path: Path | None, prompt: str, seed: int, size: tuple[int, int]) 
     return Image.open(io.BytesIO(item["data"])).convert("RGB")
 
 
+def _frame_reporter(on_progress: Callable[[dict], None], frames: int) -> Callable[[str], None]:
+    """Turns ffmpeg's ``frame=N`` progress lines into the backend's progress dicts."""
+
+    def on_line(line: str) -> None:
+        if line.startswith("frame="):
+            done = min(frames, int(line[6:].strip() or 0))
+            if 0 < done < frames:
+                on_progress({"phase": "rendering", "frame_index": done - 1,
+                             "progress": done / frames})  # fmt: skip
+
+    return on_line
+
+
 def render(
     start_frames: list[Path], end_frames: list[Path], prompt: str, opts: dict[str, Any],
     out_path: Path, *, on_progress: Callable[[dict], None] | None = None,
@@ -79,10 +92,14 @@ def render(
         graph = f"[0:v]{hold},{move},setsar=1[out]"
     cmd += ["-filter_complex", graph, "-map", "[out]", "-frames:v", str(frames), "-r", str(fps),
             *INTERMEDIATE_VIDEO_ARGS, "-an", str(out_path)]  # fmt: skip
+    on_line = None
     if on_progress is not None:
         on_progress({"phase": "rendering", "frame_index": 0, "progress": 0.0})
+        # ffmpeg reports the frames written so far a few times a second
+        cmd[1:1] = ["-progress", "pipe:1", "-stats_period", "0.25"]
+        on_line = _frame_reporter(on_progress, frames)
     try:
-        run_command(cmd, timeout_s=600)
+        run_command(cmd, timeout_s=600, on_line=on_line)
     finally:
         for path in inputs:
             path.unlink(missing_ok=True)
