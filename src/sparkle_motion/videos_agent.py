@@ -18,8 +18,11 @@ and as memory events at state changes. A rendered chunk is kept under the run's 
 shot is published, so a resumed run does not render it again.
 
 Chunks render one after another in the step's one ``video`` slot (the executor's
-``max_concurrent_video_chunk_renders`` budget is never exceeded). A backend with ``ONE_PASS``
-(fixture, preview) renders the whole shot in one call: same chunk plan, metadata and progress.
+``max_concurrent_video_chunk_renders`` budget is never exceeded), T2V's independent chunks
+too: a diffusers pipeline keeps scheduler state on the instance, so two chunks cannot share
+one loaded model, and a second copy would cost the memory chunking saves. A backend with
+``ONE_PASS`` (fixture, preview) renders the whole shot in one call: same chunk plan, metadata
+and progress (its frame reports are mapped onto the chunks).
 """
 
 from __future__ import annotations
