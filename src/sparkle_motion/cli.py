@@ -117,6 +117,8 @@ def _user_errors() -> Iterator[None]:
             err.print_exception()
         label = "[yellow]stopped:[/yellow]" if exc.exit_code == 130 else "[red]error:[/red]"
         err.print(f"{label} {_safe(exc)}", markup=True)
+        for line in exc.details.get("missing", ()):  # the provider check's one block
+            err.print(f"  - {_safe(line)}")
         _state["said_stopped"] = exc.exit_code == 130
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:

@@ -184,7 +184,7 @@ def run_plan(
     profile = profile or settings.profile
     chosen = resolve_providers(profile, providers, settings)
     validation = _validated(plan, settings, profile, base_dir)
-    check_providers(chosen)
+    check_providers(chosen, plan_weights(validation.plan))
     _check_backlog(validation.plan, settings)
     runner = Runner(
         validation, run_id=run_id or new_run_id(), profile=profile, providers=chosen,
@@ -192,6 +192,21 @@ def run_plan(
         sleep=sleep, resumed=False, executor=executor or settings_executor(settings),
     )  # fmt: skip
     return runner.run()
+
+
+def plan_weights(plan: MoviePlan) -> dict[str, list[str | None]]:
+    """Per tool, the weights the plan's steps name (None: the backend's default), so the
+    provider check asks about exactly those, once, before any step runs."""
+    tools = {"image": "images_sdxl", "video": "videos_wan"}
+    found: dict[str, list[str | None]] = {}
+    for step in plan.steps:
+        if step.type in tools:
+            refs = found.setdefault(tools[step.type], [])
+            refs.append(str(step.opts.model_id) if step.opts.model_id else None)
+            refiner = getattr(step.opts, "refiner_model_id", None)
+            if refiner:
+                refs.append(str(refiner))
+    return found
 
 
 def execute_plan(

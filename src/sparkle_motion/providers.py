@@ -6,8 +6,11 @@ in sparkle.yaml), the spec's SMOKE_* flags (which switch their tool to ``full``)
 profile. A provider that is not built, or whose package is missing, fails with one line
 naming what is missing.
 
-This is the one place that knows what each backend needs: packages (``_REQUIRES``), and
-what a package check cannot see (``_CHECKS``: interpreters, pinned versions). Chatterbox
+This is the one place that knows what each backend needs: packages (``_REQUIRES``), what a
+package check cannot see (``_CHECKS``: interpreters, pinned versions), and the weights a
+plan's steps name (``_HUB_WEIGHTS``: under the models root, in the hub cache, or a hub that
+answers). ``check_providers`` asks all of it once, before any step runs, and names every
+missing piece in one block instead of each step failing in turn. Chatterbox
 (tts_chatterbox, full) runs in an interpreter of its own, ``SPARKLE_CHATTERBOX_PYTHON``
 (a venv with ``pip install chatterbox-tts``), or in this one only when the installed
 chatterbox-tts pins exactly the versions installed here (:func:`chatterbox_route`).
@@ -204,30 +207,64 @@ WAN_INSTALL = (
 )
 
 
-def _wan_weights_missing() -> str | None:
-    """None when the default Wan weights are under the models root, in the hub cache, or
-    can be downloaded (not offline); else the one line saying where to put them."""
-    root = get_settings().models_root
-    if (Path(root) / WAN_DEFAULT_WEIGHTS / "model_index.json").is_file():
+def hub_weights_missing(tool: str, ref: str, install: str) -> str | None:
+    """None when the weights ``ref`` names are here or can be had: a local folder or file (an
+    absolute path, or a path under the models root), a hub id in the cache, or a hub id the hub
+    can give (it answers from here); else the one line saying where to put them. Asked once,
+    up front, so a machine without network does not retry the hub step after step."""
+    root = Path(get_settings().models_root)
+    local = Path(ref).expanduser()
+    if local.is_absolute():
+        if local.exists():
+            return None
+        return f"{tool} (full) needs weights at {local}, which does not exist: {install}"
+    if (root / ref).exists():
         return None
     from sparkle_motion.utils import hf_hub
 
-    if not hf_hub.offline():
-        return None  # from_pretrained downloads it by hub id on first use
-    cached = hf_hub.cached(WAN_DEFAULT_WEIGHTS)
-    if cached:
+    if hf_hub.cached(ref):
         return None
+    if hf_hub.reachable():
+        return None  # from_pretrained downloads it by hub id on first use
+    why = "HF_HUB_OFFLINE is set" if hf_hub.offline() else "the hub cannot be reached from here"
     return (
-        f"videos_wan (full) needs Wan weights, and {WAN_DEFAULT_WEIGHTS} is neither under "
-        f"{root} (SPARKLE_MODELS_DIR) nor in the Hugging Face cache (HF_HUB_OFFLINE is set): "
-        f"{WAN_INSTALL}"
+        f"{tool} (full) needs weights, and {ref} is neither under {root} "
+        f"(SPARKLE_MODELS_DIR) nor in the Hugging Face cache ({why}): {install}"
     )
+
+
+def _sdxl_default() -> str:
+    from sparkle_motion.gpu.loading import DEFAULT_WEIGHTS
+
+    return DEFAULT_WEIGHTS["sdxl"]
+
+
+_HUB_INSTALL = (
+    "get the weights once: `hf download {ref}` (the Hugging Face cache), or put that diffusers"
+    " folder under SPARKLE_MODELS_DIR as {ref}; a step's opts.model_id names other weights"
+)
+# diffusers backends whose weights a step names in opts.model_id: (default, install line)
+_HUB_WEIGHTS: dict[tuple[str, str], tuple[Callable[[], str], str]] = {
+    ("images_sdxl", "full"): (_sdxl_default, _HUB_INSTALL),
+    ("videos_wan", "full"): (lambda: WAN_DEFAULT_WEIGHTS, WAN_INSTALL),
+}
+
+
+def _weights_missing(tool: str, profile: str, refs: list[str | None]) -> str | None:
+    known = _HUB_WEIGHTS.get((tool, profile))
+    if known is None:
+        return None
+    default, install = known
+    for ref in dict.fromkeys(r or default() for r in refs or [None]):
+        problem = hub_weights_missing(tool, ref, install.format(ref=ref))
+        if problem:
+            return problem
+    return None
 
 
 # what a backend needs that a package check cannot see: None, or the line saying what
 _CHECKS: dict[tuple[str, str], Callable[[], str | None]] = {
     ("tts_chatterbox", "full"): _chatterbox_missing,
-    ("videos_wan", "full"): _wan_weights_missing,
 }
 
 
@@ -288,15 +325,21 @@ def check_backend(tool: str, profile: str) -> str:
     return _available(tool, profile)
 
 
-def _available(tool: str, profile: str) -> str:
+def _closest(built: list[str]) -> str:
+    """The profile to suggest instead: a real one (preview) before the test fixtures."""
+    return next((p for p in reversed(built) if p != "fixture"), built[0])
+
+
+def _available(tool: str, profile: str, weights: list[str | None] | None = None) -> str:
     """The backend module's name, once what it needs is known to be here (nothing is
-    imported); MissingDependencyError in one line otherwise."""
+    imported); MissingDependencyError in one line otherwise. ``weights``: the refs the
+    plan's steps name (None: the backend's default), checked for diffusers backends."""
     module = _BACKENDS.get((tool, profile))
     if module is None:
         built = [p for p in PROFILES if (tool, p) in _BACKENDS]
         raise MissingDependencyError(
             f"{tool} has no {profile} provider yet (available: {', '.join(built) or 'none'})",
-            hint=f"use --provider {tool}={built[0]}" if built else None,
+            hint=f"use --provider {tool}={_closest(built)}" if built else None,
         )
     for package in _REQUIRES.get((tool, profile), ()):
         if not _installed(package):
@@ -309,6 +352,7 @@ def _available(tool: str, profile: str) -> str:
             )
     check = _CHECKS.get((tool, profile))
     problem = check() if check is not None else None
+    problem = problem or (_weights_missing(tool, profile, weights) if weights else None)
     if problem:
         raise MissingDependencyError(problem)
     return module
@@ -324,20 +368,35 @@ def provider_version(tool: str, profile: str) -> str:
     return f"{module.PROVIDER_ID}@{module.VERSION}"
 
 
-def check_providers(providers: dict[str, str]) -> None:
-    """Fail before any work when a chosen provider cannot be loaded."""
-    missing = [
-        (tool, profile)
-        for tool, profile in providers.items()
-        if tool != "assemble_ffmpeg" and (tool, profile) not in _BACKENDS
-    ]
-    profiles = {profile for _, profile in missing}
-    if len(missing) > 1 and len(profiles) == 1:
-        built = sorted({p for (_, p) in _BACKENDS})
-        raise MissingDependencyError(
-            f"the {profiles.pop()} profile is not built yet (available: {', '.join(built)})",
-            hint="use --profile fixture",
-        )
+def provider_problems(
+    providers: dict[str, str], weights: dict[str, list[str | None]] | None = None
+) -> list[MissingDependencyError]:
+    """What keeps each chosen provider from running here (packages, weights, a backend not
+    built), one error per tool; nothing is imported or loaded. ``weights``: per tool, the
+    weights the plan's steps name (None: the default); a tool absent there is not asked
+    about weights (its steps are not in the plan)."""
+    problems = []
     for tool, profile in providers.items():
-        if tool != "assemble_ffmpeg":
-            _available(tool, profile)
+        if tool == "assemble_ffmpeg":
+            continue
+        try:
+            _available(tool, profile, (weights or {}).get(tool))
+        except MissingDependencyError as exc:
+            problems.append(exc)
+    return problems
+
+
+def check_providers(
+    providers: dict[str, str], weights: dict[str, list[str | None]] | None = None
+) -> None:
+    """Fail before any work when a chosen provider cannot run: one error naming everything
+    that is missing (a line per tool: what to install, where weights go)."""
+    problems = provider_problems(providers, weights)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise MissingDependencyError(
+            f"{len(problems)} of the chosen providers cannot run here",
+            hint="weights go under SPARKLE_MODELS_DIR or into the Hugging Face cache",
+            details={"missing": [str(p) for p in problems]},
+        )

@@ -338,3 +338,18 @@ def test_plan_never_replaces_an_edited_file(tmp_path: Path) -> None:
     assert target.read_text() == edited
     forced = cli("plan", idea, "-o", str(target), "--force")
     assert forced.returncode == 0 and target.read_text() != edited
+
+
+def test_the_full_profile_lists_what_is_missing_once_before_any_step(tmp_path: Path) -> None:
+    env = {"SPARKLE_HOME": str(tmp_path / "home"), "HF_ENDPOINT": "http://127.0.0.1:9",
+           "HF_HUB_OFFLINE": "", "HF_HOME": str(tmp_path / "hf")}  # fmt: skip
+    result = cli("run", "a lighthouse keeper befriends a whale", "--profile", "full",
+                 "-o", str(tmp_path / "movie.mp4"), cwd=tmp_path, env=env)  # fmt: skip
+    assert result.returncode == 7, result.stderr
+    lines = [x for x in result.stderr.splitlines() if x.strip() and not x.startswith("Plan: ")]
+    block = [line for line in lines if line.startswith("  - ")]
+    assert lines[0].startswith("error: ") and "cannot run here" in lines[0]
+    assert {b.split()[1] for b in block} >= {"images_sdxl", "videos_wan", "tts_chatterbox"}
+    assert len(lines) == 1 + len(block), "nothing else: no library warnings, no hub retries"
+    assert "HF_HUB_OFFLINE" not in result.stderr and "SPARKLE_MODELS_DIR" in result.stderr
+    assert not (tmp_path / "movie.mp4").exists()

@@ -46,10 +46,13 @@ def test_unknown_profile() -> None:
         resolve_providers("cinema")
 
 
-def test_missing_backend_names_what_to_do() -> None:
+def test_missing_backend_names_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparkle_motion import providers
+
+    monkeypatch.delitem(providers._BACKENDS, ("lipsync_wav2lip", "full"), raising=False)
     with pytest.raises(MissingDependencyError, match="no full provider yet") as err:
         backend("lipsync_wav2lip", "full")
-    assert "--provider lipsync_wav2lip=fixture" in str(err.value)
+    assert "--provider lipsync_wav2lip=preview" in str(err.value), "a real profile, not fixtures"
 
 
 def test_the_version_table_is_each_backends_own() -> None:
@@ -63,3 +66,83 @@ def test_the_version_table_is_each_backends_own() -> None:
     for (tool, profile), version in providers._VERSIONS.items():
         module = importlib.import_module(providers._BACKENDS[(tool, profile)])  # installed or not
         assert version == f"{module.PROVIDER_ID}@{module.VERSION}", (tool, profile)
+
+
+@pytest.fixture
+def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub endpoint that refuses connections: nothing here is cached or downloadable."""
+    from sparkle_motion.utils import hf_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read once, at its import
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(hf_hub, "_REACHABLE", {})
+    monkeypatch.setattr(hf_hub, "cached", lambda repo, filename="model_index.json": False)
+
+
+def test_the_full_profile_says_everything_missing_in_one_block(no_hub: None) -> None:
+    from sparkle_motion import providers
+
+    chosen = resolve_providers("full")
+    weights = {"images_sdxl": [None], "videos_wan": [None]}
+    with pytest.raises(MissingDependencyError) as err:
+        providers.check_providers(chosen, weights)
+    missing = err.value.details["missing"]
+    tools = [line.split(" ", 1)[0] for line in missing]
+    assert {"images_sdxl", "videos_wan"} <= set(tools) and len(tools) == len(set(tools))
+    sdxl = next(line for line in missing if line.startswith("images_sdxl"))
+    assert "hf download stabilityai/stable-diffusion-xl-base-1.0" in sdxl
+    assert "SPARKLE_MODELS_DIR" in sdxl and "the hub cannot be reached" in sdxl
+    assert "HF_HUB_OFFLINE" not in sdxl, "never name a setting the user did not set"
+    assert err.value.message.endswith("cannot run here")
+
+
+def test_the_weights_check_asks_about_what_the_plan_names(
+    no_hub: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sparkle_motion import providers
+
+    monkeypatch.setenv("SPARKLE_MODELS_DIR", str(tmp_path))
+    (tmp_path / "mine" / "sdxl-tiny").mkdir(parents=True)
+    assert providers._weights_missing("images_sdxl", "full", ["mine/sdxl-tiny"]) is None
+    assert providers._weights_missing("images_sdxl", "full", [str(tmp_path)]) is None
+    gone = providers._weights_missing("images_sdxl", "full", [str(tmp_path / "nope")])
+    assert gone is not None and "does not exist" in gone
+    line = providers._weights_missing("images_sdxl", "full", ["mine/sdxl-tiny", None])
+    assert line is not None and "stabilityai/stable-diffusion-xl-base-1.0" in line
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = providers._weights_missing("videos_wan", "full", [None])
+    assert offline is not None and "HF_HUB_OFFLINE is set" in offline
+
+
+def test_the_hub_counts_as_reachable_when_it_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import http.server
+    import threading
+
+    from sparkle_motion.utils import hf_hub
+
+    class Unauthorized(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Unauthorized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf_hub, "_REACHABLE", {})
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert hf_hub.reachable()
+        monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+        assert not hf_hub.reachable()
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert not hf_hub.reachable(), "offline mode never asks"
+    finally:
+        server.shutdown()

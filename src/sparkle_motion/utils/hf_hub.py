@@ -1,6 +1,7 @@
-"""What the Hugging Face hub can give a diffusers backend here: is it offline, and is a
-repository already in the local cache. One place for the SDXL and Wan backends (and the
-provider check) to ask, without importing huggingface_hub where it is not installed."""
+"""What the Hugging Face hub can give a diffusers backend here: is it offline, is a
+repository already in the local cache, can the hub be reached at all. One place for the SDXL
+and Wan backends (and the provider check) to ask, without importing huggingface_hub where it
+is not installed."""
 
 from __future__ import annotations
 
@@ -26,3 +27,31 @@ def cached(repo_id: str, filename: str = "model_index.json") -> bool:
     except ImportError:
         return False
     return isinstance(try_to_load_from_cache(repo_id, filename), str)
+
+
+_REACHABLE: dict[str, bool] = {}
+
+
+def reachable(timeout_s: float = 3.0) -> bool:
+    """True when the hub answers within ``timeout_s`` (asked once per process and endpoint).
+
+    Checked up front by the provider check, so that a machine without network hears once that
+    weights are missing instead of every step retrying the hub in turn. Offline mode answers
+    False without asking.
+    """
+    if offline():
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    if endpoint not in _REACHABLE:
+        import urllib.error
+        import urllib.request
+
+        try:
+            request = urllib.request.Request(f"{endpoint}/api/whoami-v2", method="HEAD")
+            urllib.request.urlopen(request, timeout=timeout_s).close()
+            _REACHABLE[endpoint] = True
+        except urllib.error.HTTPError:
+            _REACHABLE[endpoint] = True  # it answered (401 without a token)
+        except (OSError, ValueError):
+            _REACHABLE[endpoint] = False
+    return _REACHABLE[endpoint]
