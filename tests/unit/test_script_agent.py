@@ -217,3 +217,31 @@ def test_ideas_lose_terminal_escapes() -> None:
     )
     plan = generate_plan("\x1b]0;PWNED\x07 a fox meets an owl\x1b[2J")
     assert "\\x1b" not in repr(plan.model_dump()) and "PWNED" not in plan.title
+
+
+def test_litellm_is_kept_off_the_internet_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiteLLM fetches a cost map on import (seconds of retries and warnings offline)."""
+    import os
+    import sys
+    import types
+
+    from sparkle_motion import adk_helpers
+    from sparkle_motion.planner.models import resolve_model
+
+    seen: dict = {}
+
+    class FakeLiteLlm:
+        def __init__(self, model: str) -> None:
+            seen.update(model=model, env=os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP"))
+
+    fake = types.ModuleType("google.adk.models.lite_llm")
+    fake.LiteLlm = FakeLiteLlm  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "google.adk.models.lite_llm", fake)
+    monkeypatch.setattr(adk_helpers, "require_adk", lambda model=None: None)
+    monkeypatch.delenv("LITELLM_LOCAL_MODEL_COST_MAP", raising=False)
+    monkeypatch.delenv("LITELLM_OFFLINE_MODE", raising=False)
+    resolve_model("ollama_chat/llama3")
+    assert seen == {"model": "ollama_chat/llama3", "env": "True"}
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "False")
+    resolve_model("ollama_chat/llama3")
+    assert seen["env"] == "False", "a user's own setting is kept"

@@ -15,6 +15,7 @@ agent is built, imports the ADK runtime.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sparkle_motion.config import Settings, get_settings
@@ -35,6 +36,16 @@ def is_deterministic(name: str | None) -> bool:
     return bool(name) and str(name).startswith(OFFLINE_PREFIX)
 
 
+def quiet_litellm() -> None:
+    """Keep LiteLLM off the internet unless asked: it fetches a model-cost map on import
+    (retrying for seconds, with warnings, where there is no network: an offline Ollama user
+    sees them on every plan). Its bundled map is used instead, and its other catalog fetches
+    stay off; set either variable to False to fetch anyway. Must run before litellm is first
+    imported."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+
+
 def resolve_model(model_spec: Any) -> Any:
     """A model string or BaseLlm as something ``LlmAgent(model=...)`` accepts."""
     from google.adk.models import BaseLlm
@@ -53,6 +64,7 @@ def resolve_model(model_spec: Any) -> Any:
         return spec
     if "/" in spec:
         require_adk(spec)
+        quiet_litellm()
         from google.adk.models.lite_llm import LiteLlm
 
         return LiteLlm(model=spec)
