@@ -12,6 +12,7 @@ replaces a plan file the person edited (``--replan`` does, on purpose).
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -342,20 +343,59 @@ def _is_edited(plan_file: Path, plan: MoviePlan) -> bool:
     return _comparable(theirs) != _comparable(ours)
 
 
-def _plan_summary(plan: MoviePlan) -> str:
-    from sparkle_motion.validation import estimate_speech_seconds, step_frames
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _plan_summary(plan: MoviePlan, speech_ratio: float = 1.0) -> str:
+    from sparkle_motion.estimates import speech_seconds
+    from sparkle_motion.validation import step_frames
 
     steps = plan.steps
     scenes = {s.scene for s in steps if s.scene}
-    speech = sum(estimate_speech_seconds(s.spoken_text) for s in steps if s.type == "tts")
+    speech = sum(speech_seconds(s.spoken_text) for s in steps if s.type == "tts") * speech_ratio
     frames = sum(step_frames(s) for s in steps)
-    parts = [f"{len(steps)} steps"]
+    parts = [_count(len(steps), "step")]
     if scenes:
-        parts.append(f"{len(scenes)} scenes")
-    parts.append(f"~{speech:.0f} s of narration")
+        parts.append(_count(len(scenes), "scene"))
+    if speech:
+        parts.append(f"about {speech:.0f} s of speech")
     if frames:
-        parts.append(f"{frames:,} video frames")
+        parts.append(_count(frames, "video frame"))
     return ", ".join(parts)
+
+
+def _speech_ratio(profile: str | None = None) -> float:
+    """How long speech came out here against its word count (1.0 before any run)."""
+    from sparkle_motion.config import get_settings
+    from sparkle_motion.db.store import get_store
+    from sparkle_motion.estimates import load_rates
+
+    try:
+        return load_rates(get_store(), profile or get_settings().profile).speech_ratio
+    except Exception:  # an unreadable workspace: the plain word-count estimate
+        return 1.0
+
+
+def _render_estimate(plan: MoviePlan, profile: str, overrides: list[str] | None = None) -> str:
+    """ "about 2 min to render on the preview profile (...)", or why that profile cannot run."""
+    from sparkle_motion import estimates
+    from sparkle_motion.db.store import get_store
+    from sparkle_motion.production_agent import plan_weights
+    from sparkle_motion.providers import parse_overrides, provider_problems, resolve_providers
+
+    chosen = resolve_providers(profile, parse_overrides(overrides))
+    problems = provider_problems(chosen, plan_weights(plan))
+    if problems:
+        return (
+            f"the {profile} profile cannot run here ({_count(len(problems), 'provider')} "
+            f"missing; `sparkle-motion run --profile {profile}` lists what to install)"
+        )
+    timed = estimates.estimate_plan(plan, estimates.load_rates(get_store(), profile))
+    return (
+        f"{estimates.say_duration(timed.total_s)} to render on the {profile} profile, "
+        f"assembly included ({estimates.basis(timed)})"
+    )
 
 
 def _note_offline_explainer(idea: str, model: str | None) -> None:
@@ -426,7 +466,8 @@ def plan(
         )
         text = dump_plan(movie, kind)
         summary = (
-            f"Planned [bold]{_safe(movie.title)}[/bold]: {_plan_summary(movie)} ({elapsed:.1f} s)"
+            f"Planned [bold]{_safe(movie.title)}[/bold]: "
+            f"{_plan_summary(movie, _speech_ratio())}; planned in {elapsed:.1f} s"
         )
         if output is None:
             sys.stdout.write(text)
@@ -467,10 +508,10 @@ def validate(
             exc.message = f"{file.name}: " + (f"{exc.field}: " if exc.field else "") + exc.message
             exc.field = None
             raise
-        runtime = sum(e.estimated_runtime_s for e in result.estimates)
         out.print(
-            f"[green]✓[/green] {_safe(file)} is valid: {_plan_summary(result.plan)}; "
-            f"about {runtime:.0f} s to render on the {profile} profile"
+            f"[green]✓[/green] {_safe(file)} is valid: "
+            f"{_plan_summary(result.plan, _speech_ratio(profile))}; "
+            f"{_safe(_render_estimate(result.plan, profile))}"
         )
         for warning in result.warnings:
             err.print(f"[yellow]warning:[/yellow] {_safe(warning)}")
@@ -618,8 +659,10 @@ def run(
 
     Steps run as a graph, in parallel where they can; finished steps are cached, so running
     an unchanged plan again is instant and an edited plan redoes only what changed.
-    Examples: sparkle-motion run "a lighthouse keeper befriends a whale" -o movie.mp4 ;
-    sparkle-motion run plan.yaml --profile fixture --dry
+
+    Examples:
+      sparkle-motion run "a lighthouse keeper befriends a whale" -o movie.mp4
+      sparkle-motion run plan.yaml --profile fixture --dry
 
     An idea's plan is written beside the movie (movie.plan.yaml) for you to edit; running
     the idea again runs your edited plan, and --replan plans it afresh.
@@ -676,6 +719,10 @@ def run(
         if dry:
             report = execute_plan(planned, mode="dry", profile=profile, providers=overrides)
             _print_dry_report(report)  # type: ignore[arg-type]
+            from sparkle_motion.config import get_settings
+
+            line = _render_estimate(plan, profile or get_settings().profile, provider)
+            out.print(f"{_safe(line[:1].upper() + line[1:])}.")
             return
         movie = movie or _check_output(f"{_slug(plan.title)}.mp4")
         from sparkle_motion.production_agent import new_run_id
@@ -708,12 +755,8 @@ def _print_dry_report(report: SimulationReport) -> None:
             f"{s.estimated_runtime_s:.1f} s",
             str(s.estimated_gpu_memory_mb or "-"),
         )
-    out.print(table)
-    summary = report.resource_summary
-    out.print(
-        f"{len(report.steps)} steps, about {summary['total_estimated_runtime_s']:.0f} s of "
-        f"work, {summary['total_estimated_gpu_hours']:.3f} GPU hours; nothing was rendered."
-    )
+    out.print(table, soft_wrap=False)  # tables fit the terminal
+    out.print(f"{_count(len(report.steps), 'step')}; nothing was rendered.")
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/yellow] {_safe(warning)}")
 
@@ -751,7 +794,7 @@ def status(
 ) -> None:
     """List recent runs, or show one run's steps."""
     with _user_errors():
-        from datetime import UTC, datetime
+        from datetime import datetime
 
         from rich.table import Table
 
@@ -762,34 +805,78 @@ def status(
             if not rows:
                 out.print('No runs yet. Start one with: sparkle-motion run "an idea"')
                 return
-            table = Table(title="Runs", title_justify="left")
-            for column in ("run", "status", "plan", "started", "summary"):
-                table.add_column(column)
+            # one line per run at any width: the id (the handle) is never cut, the rest is
+            table = Table(box=None, show_edge=False, pad_edge=False, title="Runs, newest first",
+                          title_justify="left")  # fmt: skip
+            widest = max(len(r["run_id"]) for r in rows)
+            table.add_column("run", no_wrap=True, min_width=widest)
+            table.add_column("status", no_wrap=True, min_width=11)
+            table.add_column("started", no_wrap=True, min_width=11)
+            table.add_column("movie", no_wrap=True)
+            room = max(10, out.width - widest - 11 - 11 - 3 * 2)  # the columns and their gaps
             for row in rows:
-                started = datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%d %H:%M")
+                started = datetime.fromtimestamp(row["created_at"]).strftime("%m-%d %H:%M")
                 title = _saved_plan(row).get("title", "")
-                table.add_row(
-                    _safe(row["run_id"]), _safe(row["status"]), _safe(title), started,
-                    _safe(row["summary"] or ""),
-                )  # fmt: skip
-            out.print(table)
+                what = title if row["status"] == "succeeded" else _run_line(row, title)
+                what = what if len(what) <= room else what[: room - 1] + "…"
+                table.add_row(_safe(row["run_id"]), _safe(row["status"]), started, _safe(what))
+            out.print(table, soft_wrap=False)  # tables fit the terminal
+            out.print("Details of one run: sparkle-motion status RUN_ID")
             return
         info = run_status(run_id)
         state = "running (live)" if info["live"] else info["status"]
-        out.print(f"run {_safe(run_id)}: {_safe(state)} — {_safe(info['summary'] or '')}")
-        table = Table()
-        for column in ("step", "type", "status", "attempts", "time", "artifact / error"):
-            table.add_column(column)
-        for r in info["records"]:
-            detail = r.error_message or (r.artifact_uri or "")
-            if r.cache_hit:
-                detail = "(cached) " + detail
+        title = _saved_plan(info).get("title", "")
+        started = datetime.fromtimestamp(info["created_at"]).strftime("%Y-%m-%d %H:%M")
+        out.print(f"run {_safe(run_id)} · {_safe(state)} · {_safe(title)} · started {started}")
+        table = Table(box=None, show_edge=False, pad_edge=False)
+        records = info["records"]
+        widest = max((len(r.step_id) for r in records), default=4)
+        table.add_column("step", no_wrap=True, min_width=widest)
+        for column, width in (("type", 7), ("status", 9), ("tries", 5), ("time", 7)):
+            table.add_column(column, no_wrap=True, min_width=width)
+        table.add_column("output", no_wrap=True, overflow="ellipsis", ratio=1)
+        failures = []
+        for r in records:
+            if r.error_message:
+                failures.append(r)
+                detail = "error: see below"
+            else:
+                detail = _record_output(r)
             took = f"{r.duration_s:.1f} s" if r.duration_s is not None else ""
             table.add_row(
-                _safe(r.step_id), _safe(r.step_type), _safe(r.status), str(r.attempts), took,
-                _safe(detail),
+                _safe(r.step_id), _safe(r.step_type), _safe(r.status), str(r.attempts or ""),
+                took, _safe(detail),
             )  # fmt: skip
-        out.print(table)
+        out.print(table, soft_wrap=False)  # tables fit the terminal
+        for r in failures:
+            err.print(f"[red]{_safe(r.step_id)}:[/red] {_safe(r.error_message)}")
+        if info["status"] in ("failed", "interrupted") and not info["live"]:
+            out.print(f"Finish it with: sparkle-motion resume {_safe(run_id)}")
+
+
+def _record_output(record: Any) -> str:
+    """What a step made, in words: "cached · preview · 11.6 s"."""
+    meta = record.meta or {}
+    parts = ["cached"] if record.cache_hit else []
+    if meta.get("provider"):
+        parts.append(str(meta["provider"]))
+    if meta.get("num_frames"):
+        parts.append(_count(int(meta["num_frames"]), "frame"))
+    elif meta.get("duration_s"):
+        parts.append(f"{float(meta['duration_s']):.1f} s")
+    return " · ".join(parts)
+
+
+def _run_line(row: dict, title: str) -> str:
+    """A run that did not finish, in a few words, the why first: "1 step failed (img3) · A cat"."""
+    import re
+
+    summary = " ".join((row.get("summary") or "").split())
+    found = re.match(r"(\d+) step\(s\) failed, (\d+) skipped; first: ([^:]+):", summary)
+    if found:
+        n = int(found[1])
+        summary = f"{_count(n, 'step')} failed ({found[3]})"
+    return f"{summary} · {title}" if summary else title
 
 
 @app.command()
@@ -849,7 +936,7 @@ def voices(
                     for x in (v.voice_id, v.provider, v.provider_voice_id or "", langs, about)
                 )
             )
-        out.print(table)
+        out.print(table, soft_wrap=False)  # tables fit the terminal
 
 
 @app.command()
@@ -881,7 +968,7 @@ def review(
                     str(r["id"]), _safe(r["run_id"] or ""), _safe(r["step_id"] or ""),
                     _safe(r["reason"]), _safe(r["artifact_uri"] or ""),
                 )  # fmt: skip
-            out.print(table)
+            out.print(table, soft_wrap=False)  # tables fit the terminal
             return
         if approve == reject:
             raise ConfigError("say --approve or --reject")
@@ -910,6 +997,64 @@ def schema(
 
             data = MoviePlan.model_json_schema()
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------------------ help text
+
+_METAVARS = {"output": "FILE", "provider": "TOOL=PROFILE", "model": "MODEL", "profile": "NAME"}
+
+
+def _reflow(doc: str | None) -> str | None:
+    """A docstring as help: lines of a paragraph joined (the terminal wraps them at its own
+    width), indented lines (examples) kept on their own, RST ``code`` shown as `code`."""
+    if not doc:
+        return doc
+    paragraphs = []
+    for block in inspect.cleandoc(doc).split("\n\n"):
+        lines: list[str] = []
+        for line in block.splitlines():
+            if line.startswith("  ") or not lines or lines[-1].startswith("  "):
+                lines.append(line)
+            else:
+                lines[-1] = f"{lines[-1]} {line.strip()}"
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs).replace("``", "`")
+
+
+def _plain_help() -> None:
+    """Help that reads like a man page at 80 columns. Typer labels every parameter with its
+    Python type (``<bool>`` on flags, ``<list[str]>``) and braces required arguments; here
+    flags stand bare, values show a NAME, arguments their name in capitals, and docstrings
+    reflow instead of breaking where the source wrapped them."""
+    from typer import core
+
+    def option_type(self: Any, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        if self.metavar:
+            return self.metavar
+        label = core.TyperOption.display_type(self, ctx).strip("<>")
+        if "|" in label:  # choices: yaml|json
+            return label.removeprefix("list[").removesuffix("]")
+        return _METAVARS.get(self.name or "", (self.name or "value").upper())
+
+    def argument_usage(self: Any) -> str:
+        name = (self.name or "arg").upper() + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    if hasattr(core.TyperOption, "display_type_rich"):
+        core.TyperOption.display_type_rich = option_type
+    if hasattr(core.TyperArgument, "_usage_display_name"):
+        core.TyperArgument._usage_display_name = argument_usage
+        core.TyperArgument._rich_display_name = argument_usage
+    if hasattr(core.TyperArgument, "display_type_rich"):
+        core.TyperArgument.display_type_rich = lambda self, ctx: None
+    for info in app.registered_commands:
+        if info.help is None and info.callback is not None:
+            info.help = _reflow(info.callback.__doc__)
+
+
+_plain_help()
 
 
 def main() -> None:

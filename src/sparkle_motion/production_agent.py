@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from sparkle_motion import estimates
 from sparkle_motion.adk_helpers import write_memory_event
 from sparkle_motion.config import Settings, get_settings
 from sparkle_motion.db.store import get_store
@@ -99,13 +100,19 @@ def _validated(
 
 
 def simulate_execution_report(
-    validation: PlanValidation, providers: dict[str, str]
+    validation: PlanValidation, providers: dict[str, str], rates: estimates.Rates | None = None
 ) -> SimulationReport:
-    """The dry run's report: invocation graph, estimates, simulated URIs; calls no tool."""
+    """The dry run's report: invocation graph, estimates, simulated URIs; calls no tool.
+
+    ``rates``: this machine's measured rates (estimates.load_rates); default: first guesses.
+    The summary's runtime is the run's wall time, assembly included."""
     plan = validation.plan
     deps = plan.dependencies()
+    profile = validation.estimates[0].profile if validation.estimates else "preview"
+    timed = estimates.estimate_plan(plan, rates or estimates.Rates.defaults(profile))
     steps, records = [], []
     for est, step in zip(validation.estimates, plan.steps, strict=True):
+        est = est.model_copy(update={"estimated_runtime_s": round(timed.steps[step.id], 3)})
         kind = kind_of(step)
         uri = f"file:///simulated/{plan.id}/{step.id}{kind.suffix}"
         provider = providers.get(kind.tool, "handler") if kind.tool else "handler"
@@ -122,14 +129,16 @@ def simulate_execution_report(
                 artifact_uri=uri, memory_hint_mb=est.estimated_gpu_memory_mb,
             )
         )  # fmt: skip
-    total = sum(s.estimated_runtime_s for s in steps)
     gpu_s = sum(s.estimated_runtime_s for s in steps if s.estimated_gpu_memory_mb)
     return SimulationReport(
         plan_id=plan.id,
         steps=steps,
         invocation_graph={**deps, "assemble": [s.id for s in plan.steps]},
         resource_summary={
-            "total_estimated_runtime_s": round(total, 3),
+            "total_estimated_runtime_s": round(timed.total_s, 3),
+            "estimated_steps_s": round(timed.steps_wall_s, 3),
+            "estimated_assembly_s": round(timed.assembly_s, 3),
+            "measured_runs": timed.measured_runs,
             "total_estimated_gpu_hours": round(gpu_s / 3600, 4),
         },
         policy_decisions=validation.policy,
@@ -223,7 +232,8 @@ def execute_plan(
         profile = kwargs.get("profile") or settings.profile
         chosen = resolve_providers(profile, kwargs.get("providers"), settings)
         validation = _validated(plan, settings, profile, kwargs.get("base_dir"))
-        return simulate_execution_report(validation, chosen)
+        rates = estimates.load_rates(get_store(settings), profile)
+        return simulate_execution_report(validation, chosen, rates)
     if mode != "run":
         raise ValueError("mode must be 'dry' or 'run'")
     result = run_plan(plan, on_progress=on_progress, **kwargs)

@@ -22,15 +22,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yaml.events import AliasEvent
 
+from sparkle_motion import estimates
 from sparkle_motion.config import Settings, get_settings
 from sparkle_motion.errors import PlanParseError, PlanResourceError, PlanSchemaError
 from sparkle_motion.handlers import handler_names
 from sparkle_motion.policy import check_plan_policy
 from sparkle_motion.scenes import plan_scenes, untitled_narrations
 from sparkle_motion.types import (
-    DEFAULT_HEIGHT,
-    DEFAULT_IMAGE_SIZE,
-    DEFAULT_WIDTH,
     HUB_ID_RE,
     STEP_LEVEL_ERROR_TYPES,
     STEP_TYPES,
@@ -404,53 +402,31 @@ def _order_warnings(plan: MoviePlan) -> list[str]:
 
 # -------------------------------------------------------------------- stage 5: resources
 
-# (runtime seconds per unit, GPU MiB) by profile and step type; units: images, frames,
-# narration seconds. Full-profile figures are for an 80 GB A100/H100 at default settings.
-_ESTIMATES: dict[str, dict[str, tuple[float, int]]] = {
-    "fixture": {"image": (0.01, 0), "tts": (0.005, 0), "video": (0.001, 0), "lipsync": (0.01, 0)},
-    "preview": {"image": (0.4, 0), "tts": (0.08, 0), "video": (0.02, 0), "lipsync": (0.02, 0)},
-    "full": {
-        "image": (6.0, 12_000),
-        "tts": (0.5, 4_000),
-        "video": (2.5, 60_000),
-        "lipsync": (0.15, 3_000),
-    },
+# GPU MiB by profile and step type (an 80 GB A100/H100 at default settings); the runtimes
+# are estimates.py's, measured on this machine where it has run before.
+_GPU_MB: dict[str, dict[str, int]] = {
+    "full": {"image": 12_000, "tts": 4_000, "video": 60_000, "lipsync": 3_000},
 }
-WORDS_PER_SECOND = 2.5
-
-
-def estimate_speech_seconds(text: str) -> float:
-    """Spoken length of ``text`` at a narrator's pace (150 words a minute)."""
-    words = len(text.split()) or max(1, len(text) // 4)
-    return words / WORDS_PER_SECOND
+WORDS_PER_SECOND = estimates.WORDS_PER_SECOND
+estimate_speech_seconds = estimates.speech_seconds
 
 
 def step_frames(step: Step) -> int:
     return step.opts.num_frames if step.type == "video" else 0
 
 
-def estimate_step(step: Step, profile: str = "preview") -> ResourceEstimate:
-    """Expected runtime and GPU memory for one step under ``profile``."""
-    table = _ESTIMATES.get(profile, _ESTIMATES["full"])
-    per_unit, gpu_mb = table.get(step.type, (0.05, 0))
-    if step.type == "image":
-        w, h = step.opts.width or DEFAULT_IMAGE_SIZE, step.opts.height or DEFAULT_IMAGE_SIZE
-        units = step.count * (w * h) / (1024 * 1024) * ((step.opts.steps or 30) / 30)
-    elif step.type == "tts":
-        units = estimate_speech_seconds(step.spoken_text)
-    elif step.type == "video":
-        w, h = step.opts.width or DEFAULT_WIDTH, step.opts.height or DEFAULT_HEIGHT
-        units = step.opts.num_frames * (w * h) / (1280 * 720)
-    elif step.type == "lipsync":
-        units = 24 * 4.0
-    else:
-        units = 1.0
+def estimate_step(
+    step: Step, profile: str = "preview", rates: estimates.Rates | None = None
+) -> ResourceEstimate:
+    """Expected runtime (``rates``, default: the profile's first guess) and GPU memory for
+    one step under ``profile``."""
+    rates = rates or estimates.Rates.defaults(profile)
     return ResourceEstimate(
         step_id=step.id,
         step_type=step.type,
         profile=profile,
-        estimated_runtime_s=round(per_unit * units, 3),
-        estimated_gpu_memory_mb=gpu_mb,
+        estimated_runtime_s=round(rates.of(step.type) * estimates.work_units(step), 3),
+        estimated_gpu_memory_mb=_GPU_MB.get(profile, {}).get(step.type, 0),
         frames=step_frames(step),
     )
 

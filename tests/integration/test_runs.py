@@ -282,7 +282,7 @@ def test_a_stopped_run_is_not_taken_for_dead(
             resume_run(run_id)
         status = cli("status", run_id)
         out, _err = status.communicate(timeout=120)
-        assert f"run {run_id}: running (live)" in out
+        assert f"run {run_id} · running (live)" in out
     finally:
         os.killpg(proc.pid, signal.SIGCONT)
     _out, err = proc.communicate(timeout=300)
@@ -297,7 +297,7 @@ def test_two_resumes_of_one_dead_run_one_wins(tmp_path: Path, sparkle_home: Path
     run_id = _killed_run(tmp_path, sparkle_home)
     shown = cli("status", run_id)
     out, _err = shown.communicate(timeout=120)
-    assert f"run {run_id}: dead" in out
+    assert f"run {run_id} · dead" in out
     slow = {"SPARKLE_FIXTURE_DELAY_S": "1", "SPARKLE_CPU_SLOTS": "1"}  # both start while open
     resumes = [cli("resume", run_id, env=slow) for _ in range(2)]
     results = [(*p.communicate(timeout=300), p.returncode) for p in resumes]

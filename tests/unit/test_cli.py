@@ -353,3 +353,58 @@ def test_the_full_profile_lists_what_is_missing_once_before_any_step(tmp_path: P
     assert len(lines) == 1 + len(block), "nothing else: no library warnings, no hub retries"
     assert "HF_HUB_OFFLINE" not in result.stderr and "SPARKLE_MODELS_DIR" in result.stderr
     assert not (tmp_path / "movie.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "command", ["", "plan", "validate", "run", "resume", "status", "review", "voices", "schema"]
+)
+def test_help_is_clean_at_80_columns(command: str) -> None:
+    result = cli(*([command] if command else []), "--help", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert all(len(line) <= 80 for line in text.splitlines())
+    for noise in ("<bool>", "<str>", "<list[", "<path>", "``", "{"):
+        assert noise not in text, f"{noise!r} in {command} --help"
+
+
+def test_help_reflows_paragraphs_and_keeps_examples_on_their_lines() -> None:
+    text = cli("run", "--help", env={"COLUMNS": "80"}).stdout
+    lines = [line.strip() for line in text.splitlines()]
+    assert 'sparkle-motion run "a lighthouse keeper befriends a whale" -o movie.mp4' in lines
+    assert "sparkle-motion run plan.yaml --profile fixture --dry" in lines
+    prose = " ".join(lines)
+    assert "finished steps are cached, so running an unchanged plan again is instant" in prose
+    assert not any(line in ("running", "changed.") for line in lines), "no stray broken lines"
+    assert "Usage: sparkle-motion run [OPTIONS] TARGET" in prose
+
+
+def test_status_keeps_run_ids_whole_and_each_run_on_one_line(tmp_path: Path) -> None:
+    from sparkle_motion.db.store import Store
+    from sparkle_motion.types import StepExecutionRecord
+
+    home = tmp_path / "home"
+    store = Store(home / "sparkle.db")
+    long_error = "the storyboard could not draw " + "a very long reason " * 30
+    plan = {"plan": {"title": "A fox befriends an owl in the deep dark wood of the north"}}
+    ids = ["20261201-140102-ab12", "20261201-141503-cd34"]
+    for run_id, state in zip(ids, ("failed", "succeeded"), strict=True):
+        store.create_run(run_id, "p1", json.dumps(plan), "preview")
+        summary = f"1 step(s) failed, 2 skipped; first: img3: {long_error}"
+        store.update_run(run_id, status=state, summary=summary if state == "failed" else "ok",
+                         owner_pid=None)  # fmt: skip
+    store.upsert_step_record(StepExecutionRecord(
+        run_id=ids[0], plan_id="p1", step_id="img3", step_type="image", status="failed",
+        attempts=2, error_message=long_error,
+    ))  # fmt: skip
+    env = {"SPARKLE_HOME": str(home), "COLUMNS": "80"}
+    listing = cli("status", env=env).stdout.splitlines()
+    rows = [line for line in listing if line.startswith("2026")]
+    assert [r.split()[0] for r in rows] == ids[::-1], "ids whole, newest first"
+    assert len(rows) == 2 and all(len(r) <= 80 for r in rows)
+    failed = next(r for r in rows if r.startswith(ids[0]))
+    assert "1 step failed (img3) · A fox" in failed and failed.endswith("…")
+    detail = cli("status", ids[0], env=env)
+    assert detail.returncode == 0, detail.stderr
+    assert detail.stdout.startswith(f"run {ids[0]} · failed")
+    assert f"img3: {long_error.strip()}" in " ".join(detail.stderr.split())
+    assert f"sparkle-motion resume {ids[0]}" in detail.stdout

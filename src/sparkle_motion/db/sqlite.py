@@ -113,6 +113,15 @@ CREATE TABLE IF NOT EXISTS file_seals (
   inode INTEGER NOT NULL,
   sealed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS timings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  profile TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  units REAL NOT NULL,
+  seconds REAL NOT NULL,
+  created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS timings_kind ON timings(profile, kind, id);
 """
 
 

@@ -299,6 +299,26 @@ class Store:
         row["meta"] = json.loads(row.pop("meta_json"))
         return row
 
+    # ------------------------------------------------------------------ timings
+    # What rendered work took on this machine (estimates.py turns them into estimates).
+
+    def add_timing(self, profile: str, kind: str, units: float, seconds: float) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO timings(profile, kind, units, seconds, created_at) VALUES (?,?,?,?,?)",
+                (profile, kind, float(units), float(seconds), time.time()),
+            )
+
+    def timings(self, *, profile: str, kind: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest ``limit`` timings of ``kind`` under ``profile``, newest first."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT units, seconds, created_at FROM timings WHERE profile = ? AND kind = ?"
+                " ORDER BY id DESC LIMIT ?",
+                (profile, kind, int(limit)),
+            )
+            return [dict(r) for r in rows]
+
     # ----------------------------------------------------------------- helpers
 
     _COLUMNS: ClassVar[dict[str, set[str]]] = {}

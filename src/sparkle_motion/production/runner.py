@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sparkle_motion import cache
+from sparkle_motion import cache, estimates
 from sparkle_motion.adk_helpers import publish_local, write_memory_event
 from sparkle_motion.config import Settings
 from sparkle_motion.db.store import get_store
@@ -346,6 +346,13 @@ class Runner:
         )  # fmt: skip
         return movie, srt, warnings
 
+    def _record_timings(self) -> None:
+        """What this run's rendered work took, for the next estimate (never fails a run)."""
+        try:
+            estimates.record_run(self.store, self.profile, self.plan, list(self.records.values()))
+        except Exception as exc:  # a locked or read-only database: estimates stay as they were
+            self.warnings.append(f"could not record this run's timings: {_one_line(exc)}")
+
     def run(self) -> RunResult:
         started = time.perf_counter()
         payload = runs.run_payload(
@@ -389,6 +396,7 @@ class Runner:
                         output_path = str(self.output)
                     status = "succeeded"
                     summary = f"movie {output_path or movie.artifact_uri}"
+                    self._record_timings()
         except KeyboardInterrupt:
             status = "interrupted"
             summary = "interrupted"
