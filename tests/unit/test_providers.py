@@ -46,7 +46,10 @@ def test_unknown_profile() -> None:
         resolve_providers("cinema")
 
 
-def test_missing_backend_names_what_to_do() -> None:
+def test_missing_backend_names_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparkle_motion import providers
+
+    monkeypatch.delitem(providers._BACKENDS, ("lipsync_wav2lip", "full"))  # as if not built
     with pytest.raises(MissingDependencyError, match="no full provider yet") as err:
         backend("lipsync_wav2lip", "full")
     assert "--provider lipsync_wav2lip=fixture" in str(err.value)

@@ -89,7 +89,11 @@ def kill_recorded_groups(run_dir: Path) -> int:
 
 
 def _run_once(
-    cmd: list[str], cwd: Path | None, timeout_s: float, pgid_file: Path | None
+    cmd: list[str],
+    cwd: Path | None,
+    timeout_s: float,
+    pgid_file: Path | None,
+    env: dict[str, str] | None = None,
 ) -> SubprocessResult:
     started = time.perf_counter()
     with (
@@ -104,6 +108,7 @@ def _run_once(
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
+                env=env,
             )
         except OSError as exc:
             raise SubprocessError(f"cannot start {cmd[0]}: {exc.strerror or exc}") from None
@@ -148,6 +153,7 @@ def run_command(
     *,
     check: bool = True,
     pgid_file: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> SubprocessResult:
     """Run ``cmd`` and return its result (the spec's ``run_command``).
 
@@ -159,6 +165,7 @@ def run_command(
         check: raise SubprocessError / SubprocessTimeout when the last attempt fails.
         pgid_file: record the child's process group here while it runs (for resume);
             by default under the current run's folder, when there is a run.
+        env: the child's whole environment (default: this process's).
     """
     _check_cmd(cmd)
     if pgid_file is None:
@@ -169,7 +176,7 @@ def run_command(
             pgid_file = Path(run_dir) / "pgids" / "pg"
     result: SubprocessResult | None = None
     for attempt in range(1, max(1, retries + 1) + 1):
-        result = _run_once(cmd, Path(cwd) if cwd else None, timeout_s, pgid_file)
+        result = _run_once(cmd, Path(cwd) if cwd else None, timeout_s, pgid_file, env)
         result.attempts = attempt
         if result.exit_code == 0 and not result.timed_out:
             return result
