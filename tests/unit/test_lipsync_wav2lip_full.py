@@ -414,15 +414,21 @@ def test_a_lipsync_step_publishes_its_logs(
         "steps": [
             {"id": "face", "type": "image", "prompt": "a smiling keeper"},
             {"id": "hello", "type": "tts", "text": "Hello, fox."},
-            {"id": "lip", "type": "lipsync", "face_video": "step:face", "audio": "step:hello"},
+            {"id": "lip", "type": "lipsync", "face_video": "step:face", "audio": "step:hello",
+             "opts": {"pads": [0, 16, 0, 0], "nosmooth": True, "box": [2, 60, 4, 80]}},
         ],
         "assemble_opts": {"width": 160, "height": 96, "fps": 8, "preset": "veryfast"},
-    }
+    }  # fmt: skip
     result = run_plan(
         plan, profile="fixture", providers={"lipsync_wav2lip": "full"},
         output=tmp_path / "m.mp4", sleep=lambda s: None,
     )  # fmt: skip
     assert result.status == "succeeded", result.summary
+    args = seen(checkout)["args"]  # the plan's options reached Wav2Lip as its flags
+    assert args["pads"] == [0, 16, 0, 0] and args["nosmooth"] and args["box"] == [2, 60, 4, 80]
+    assert args["face"] == "face.png" and args["static"] is False
+    # its working folder was the run's own temp folder
+    assert Path(seen(checkout)["cwd"]).parent.parts[-2:] == ("tmp", "lip")
     lip = next(r for r in result.records if r.step_id == "lip")
     assert lip.meta["provider"] == "lipsync_wav2lip/full" and lip.meta["simulated"] is False
     logs = uri_to_path(lip.logs_uri).read_text()
