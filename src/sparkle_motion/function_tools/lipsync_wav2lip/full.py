@@ -192,8 +192,9 @@ def _infer(
                 f"{result.tail(3) or '(no output)'} ({where})", result=result,
                 details=logs.metadata(),
             )  # fmt: skip
-        for leftover in (work / command.RESULT, *(work / "temp").iterdir()):
-            leftover.unlink(missing_ok=True)
+        (work / command.RESULT).unlink(missing_ok=True)  # the next attempt starts clean
+        shutil.rmtree(work / "temp", ignore_errors=True)
+        (work / "temp").mkdir()
         sleep(backoff_s(attempt, base_s=base, multiplier=multiplier, jitter=jitter))
 
 
