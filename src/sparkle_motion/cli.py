@@ -211,6 +211,20 @@ class _CtrlC:
         os._exit(130)
 
 
+@contextmanager
+def _debug_env() -> Iterator[None]:
+    """With --debug, SPARKLE_DEBUG=1 while a run renders: a failed assembly then keeps its
+    work folder (with ffmpeg.log) and its error names it."""
+    if not _state["debug"] or os.environ.get("SPARKLE_DEBUG") == "1":
+        yield
+        return
+    os.environ["SPARKLE_DEBUG"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("SPARKLE_DEBUG", None)
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"sparkle-motion {__version__}")
@@ -220,7 +234,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show full tracebacks for errors.")
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show full tracebacks for errors; a failed assembly keeps its work folder.",
+        ),
     ] = False,
     version: Annotated[
         bool,
@@ -728,7 +746,7 @@ def run(
         from sparkle_motion.production_agent import new_run_id
 
         run_id = new_run_id()
-        with _CtrlC(run_id), _ProgressView(total=len(plan.steps) + 1) as view:
+        with _CtrlC(run_id), _ProgressView(total=len(plan.steps) + 1) as view, _debug_env():
             result = run_plan(
                 planned,
                 profile=profile,
@@ -774,7 +792,8 @@ def resume(
 
         movie = _check_output(output)
         row = run_status(run_id)
-        with _CtrlC(run_id), _ProgressView(total=len(_saved_plan(row)["steps"]) + 1) as view:
+        total = len(_saved_plan(row)["steps"]) + 1
+        with _CtrlC(run_id), _ProgressView(total=total) as view, _debug_env():
             result = resume_run(run_id, on_progress=view, output=movie)
         _finish(result)
 
@@ -976,6 +995,47 @@ def review(
             raise ConfigError(f"no review request {request_id}")
         store.resolve_review_request(request_id, "approved" if approve else "rejected")
         out.print(f"review request {request_id}: {'approved' if approve else 'rejected'}")
+
+
+@app.command()
+def models(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="One backend (sdxl, wan, chatterbox, wav2lip, qwen2vl) in detail."),
+    ] = None,
+) -> None:
+    """Which full-profile model backends are installed here, and where their weights go
+    (nothing is downloaded). Example: sparkle-motion models wav2lip"""
+    with _user_errors():
+        from rich.table import Table
+
+        from sparkle_motion.errors import ConfigError
+        from sparkle_motion.providers import MODEL_BACKENDS, model_status, wav2lip_instructions
+
+        if name is not None and name not in MODEL_BACKENDS:
+            raise ConfigError(f"no model backend {name!r} (one of {', '.join(MODEL_BACKENDS)})")
+        if name is not None:
+            status = model_status(name)
+            state = "installed" if status.problem is None else f"missing: {status.problem}"
+            out.print(f"{_safe(name)} ({_safe(status.tool)}, full): {_safe(state)}",
+                      soft_wrap=True, highlight=False)  # fmt: skip
+            lines = wav2lip_instructions() if name == "wav2lip" else [f"weights: {status.weights}"]
+            for line in lines:
+                out.print(_safe(line), soft_wrap=True, highlight=False)
+            return
+        table = Table(title="Full-profile model backends", title_justify="left")
+        for column in ("model", "tool", "here", "weights go"):
+            table.add_column(column, no_wrap=column in ("model", "tool", "here"))
+        notes: list[str] = []
+        for key in MODEL_BACKENDS:
+            status = model_status(key)
+            here = "installed" if status.problem is None else "missing (below)"
+            if status.problem is not None:
+                notes.append(f"{key}: {status.problem}")
+            table.add_row(*(_safe(x) for x in (key, status.tool, here, status.weights)))
+        out.print(table)
+        for note in notes:  # long install lines: under the table, unwrapped
+            out.print(_safe(note), soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -62,6 +63,7 @@ _BACKENDS: dict[tuple[str, str], str] = {
     ("qa_qwen2vl", "preview"): "sparkle_motion.function_tools.qa_qwen2vl.preview",
     ("tts_chatterbox", "preview"): "sparkle_motion.function_tools.tts_chatterbox.preview",
     ("tts_chatterbox", "full"): "sparkle_motion.function_tools.tts_chatterbox.full",
+    ("lipsync_wav2lip", "full"): "sparkle_motion.function_tools.lipsync_wav2lip.full",
 }
 # ``id@version`` of each backend (its PROVIDER_ID and VERSION, part of every step's cache
 # key), so that a run whose steps are all cached imports no backend (and none of numpy,
@@ -80,6 +82,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
     ("qa_qwen2vl", "preview"): "qa_qwen2vl/preview@1",
     ("tts_chatterbox", "preview"): "tts_chatterbox/preview@2",
     ("tts_chatterbox", "full"): "tts_chatterbox/full@1",
+    ("lipsync_wav2lip", "full"): "lipsync_wav2lip/full@1-5c90fa9b4a2c",
 }
 # packages a backend needs, checked before it is imported
 _REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -262,10 +265,190 @@ def _weights_missing(tool: str, profile: str, refs: list[str | None]) -> str | N
     return None
 
 
+# ------------------------------------------------------------------------- Wav2Lip
+
+WAV2LIP_DIR_ENV = "SPARKLE_WAV2LIP_DIR"
+WAV2LIP_PYTHON_ENV = "SPARKLE_WAV2LIP_PYTHON"
+WAV2LIP_REPO = "https://github.com/Rudrabha/Wav2Lip"
+# master of 2025-04-19; inference.py and face_detection/ unchanged since 2020-11-16
+WAV2LIP_COMMIT = "5c90fa9b4a2c2a37d0b4ebf7633ac41534eb9941"
+WAV2LIP_CHECKPOINT = "wav2lip/wav2lip_gan.pth"  # under the models root
+WAV2LIP_FACE_DETECTOR = "face_detection/detection/sfd/s3fd.pth"  # inside the checkout
+WAV2LIP_CHECKPOINT_URL = f"{WAV2LIP_REPO}#getting-the-weights"
+WAV2LIP_S3FD_URL = "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"
+WAV2LIP_INSTALL = (
+    f"git clone {WAV2LIP_REPO} && git -C Wav2Lip checkout {WAV2LIP_COMMIT[:12]}, "
+    f"set {WAV2LIP_DIR_ENV} to that folder and {WAV2LIP_PYTHON_ENV} to a Python with its "
+    "requirements (torch, opencv-python, librosa, scipy, tqdm); see docs/lipsync_wav2lip.md"
+)
+
+
+@dataclass(frozen=True)
+class Wav2LipSetup:
+    """Where the pinned Wav2Lip checkout, its interpreter and its two weight files are."""
+
+    dir: Path
+    python: str
+    checkpoint: Path
+    face_detector: Path
+
+    def as_opts(self) -> dict[str, str]:
+        return {"wav2lip_dir": str(self.dir), "wav2lip_python": self.python}
+
+
+def wav2lip_checkpoint_path(
+    models_root: Path | str, checkpoint: str | None, checkout: Path
+) -> Path:
+    """``opts.checkpoint_path`` (or the default) as a file under the models root or the
+    checkout; PlanSchemaError naming the field when it points anywhere else."""
+    from sparkle_motion.errors import PlanSchemaError
+
+    root = Path(models_root).expanduser().resolve()
+    value = checkpoint or WAV2LIP_CHECKPOINT
+    if not isinstance(value, str) or value.startswith("-") or "\x00" in value:
+        raise PlanSchemaError(f"{value!r} is not a path", field="opts.checkpoint_path")
+    path = Path(value).expanduser()
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    if not (resolved.is_relative_to(root) or resolved.is_relative_to(checkout.resolve())):
+        raise PlanSchemaError(
+            f"{value!r} is outside the models root {root} and the Wav2Lip checkout",
+            field="opts.checkpoint_path",
+            stage="step",
+        )
+    return resolved
+
+
+def wav2lip_setup(
+    wav2lip_dir: str | None = None,
+    python: str | None = None,
+    models_root: Path | str | None = None,
+    checkpoint: str | None = None,
+) -> Wav2LipSetup:
+    """The Wav2Lip checkout (``SPARKLE_WAV2LIP_DIR``), its interpreter
+    (``SPARKLE_WAV2LIP_PYTHON``, default this one), the checkpoint (``opts.checkpoint_path``
+    or ``<models root>/wav2lip/wav2lip_gan.pth``) and s3fd.pth, all checked to be there.
+
+    Raises:
+        MissingDependencyError: one line saying what to get and where to put it.
+    """
+    import sys
+
+    where = wav2lip_dir or os.environ.get(WAV2LIP_DIR_ENV, "").strip()
+    if not where:
+        raise MissingDependencyError(
+            f"lipsync_wav2lip (full) needs a Wav2Lip checkout, and {WAV2LIP_DIR_ENV} is not "
+            f"set: {WAV2LIP_INSTALL}"
+        )
+    checkout = Path(where).expanduser().resolve()
+    if not (checkout / "inference.py").is_file():
+        raise MissingDependencyError(
+            f"lipsync_wav2lip (full): {WAV2LIP_DIR_ENV}={where} has no inference.py: "
+            f"{WAV2LIP_INSTALL}"
+        )
+    exe = python or os.environ.get(WAV2LIP_PYTHON_ENV, "").strip() or sys.executable
+    exe_path = Path(exe).expanduser()
+    if not (exe_path.is_file() and os.access(exe_path, os.X_OK)):
+        raise MissingDependencyError(
+            f"lipsync_wav2lip (full): {WAV2LIP_PYTHON_ENV}={exe} is not an executable file "
+            "(a Python with Wav2Lip's requirements installed)"
+        )
+    detector = checkout / WAV2LIP_FACE_DETECTOR
+    if not detector.is_file():
+        raise MissingDependencyError(
+            f"lipsync_wav2lip (full) needs the s3fd face detector at {detector}: download "
+            f"{WAV2LIP_S3FD_URL} and save it there as s3fd.pth (nothing downloads on its own)"
+        )
+    if models_root is None:
+        models_root = get_settings().models_root
+    ckpt = wav2lip_checkpoint_path(models_root, checkpoint, checkout)
+    if not ckpt.is_file():
+        raise MissingDependencyError(
+            f"lipsync_wav2lip (full) needs the Wav2Lip checkpoint at {ckpt}: get "
+            f"wav2lip_gan.pth (or wav2lip.pth) from the weights table of {WAV2LIP_CHECKPOINT_URL}"
+            " and put it there, or name another under SPARKLE_MODELS_DIR in opts.checkpoint_path"
+        )
+    return Wav2LipSetup(checkout, str(exe_path), ckpt, detector)
+
+
+def _wav2lip_missing() -> str | None:
+    from sparkle_motion.errors import SparkleError
+
+    try:
+        wav2lip_setup()
+    except SparkleError as exc:
+        return str(exc)
+    return None
+
+
 # what a backend needs that a package check cannot see: None, or the line saying what
 _CHECKS: dict[tuple[str, str], Callable[[], str | None]] = {
     ("tts_chatterbox", "full"): _chatterbox_missing,
+    ("lipsync_wav2lip", "full"): _wav2lip_missing,
 }
+
+
+# ------------------------------------------------------------ `sparkle-motion models`
+
+WAV2LIP_GAN_URL = (
+    "https://drive.google.com/file/d/15G3U08c8xsCkOqQxE38Z2XXDnPcOptNk/view?usp=share_link"
+)
+WAV2LIP_PLAIN_URL = (
+    "https://drive.google.com/drive/folders/153HLrqlBNxzZcHi17PEvP09kkAfzRshM?usp=share_link"
+)
+# the full backends by the names ``sparkle-motion models`` uses: (tool, where weights go)
+MODEL_BACKENDS: dict[str, tuple[str, str]] = {
+    "sdxl": ("images_sdxl", "hub (stabilityai/stable-diffusion-xl-base-1.0) or SPARKLE_MODELS_DIR"),
+    "wan": ("videos_wan", f"hub cache or SPARKLE_MODELS_DIR/{WAN_DEFAULT_WEIGHTS}"),
+    "chatterbox": ("tts_chatterbox", "hub (ResembleAI/chatterbox) or SPARKLE_MODELS_DIR"),
+    "wav2lip": (
+        "lipsync_wav2lip",
+        f"SPARKLE_MODELS_DIR/{WAV2LIP_CHECKPOINT}; s3fd.pth in the checkout",
+    ),
+    "qwen2vl": ("qa_qwen2vl", "see docs"),
+}
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str
+    tool: str
+    problem: str | None  # None: installed
+    weights: str
+
+
+def model_status(name: str) -> ModelStatus:
+    """Whether the full backend ``name`` (a key of MODEL_BACKENDS) can run here, by the
+    same check a run makes before any work."""
+    tool, weights = MODEL_BACKENDS[name]
+    try:
+        _available(tool, "full", [None])  # the default weights
+        problem = None
+    except MissingDependencyError as exc:
+        problem = str(exc)
+    return ModelStatus(name, tool, problem, weights)
+
+
+def wav2lip_instructions() -> list[str]:
+    """Where to get Wav2Lip's code and weights and exactly where each goes (nothing here
+    downloads anything)."""
+    root = get_settings().models_root
+    checkout = os.environ.get(WAV2LIP_DIR_ENV, "").strip()
+    where = Path(checkout).expanduser() if checkout else Path("$" + WAV2LIP_DIR_ENV)
+    python = os.environ.get(WAV2LIP_PYTHON_ENV, "").strip()
+    return [
+        f"1. code: git clone {WAV2LIP_REPO} && git -C Wav2Lip checkout {WAV2LIP_COMMIT}, "
+        f"then set {WAV2LIP_DIR_ENV} to that folder (now: {checkout or 'not set'})",
+        f"2. interpreter: a Python with Wav2Lip's requirements (torch, opencv-python, "
+        f"librosa<0.10, scipy, tqdm, numba) in {WAV2LIP_PYTHON_ENV} (now: "
+        f"{python or 'not set: this interpreter'})",
+        f"3. checkpoint: Wav2Lip + GAN (wav2lip_gan.pth) from {WAV2LIP_GAN_URL} (or Wav2Lip, "
+        f"wav2lip.pth, from {WAV2LIP_PLAIN_URL}; both listed at {WAV2LIP_CHECKPOINT_URL}), "
+        f"saved as {Path(root) / WAV2LIP_CHECKPOINT} (another file under the models root: "
+        "name it in a step's opts.checkpoint_path)",
+        f"4. face detector: {WAV2LIP_S3FD_URL}, saved as {where / WAV2LIP_FACE_DETECTOR}",
+        "licence: research and non-commercial use only (Wav2Lip's README); weights are never "
+        "committed and nothing downloads on its own",
+    ]
 
 
 def parse_overrides(values: list[str] | None) -> dict[str, str]:

@@ -328,10 +328,19 @@ class Wav2LipOpts(StepOpts):
     ] = (0, 10, 0, 0)
     resize_factor: Annotated[int, Field(ge=1, le=8)] = 1
     nosmooth: bool = False
-    crop: tuple[int, int, int, int] | None = None
+    crop: tuple[int, int, int, int] | None = Field(
+        None, description="top, bottom, left, right in pixels (Wav2Lip's); -1: to the edge."
+    )
     fps: Annotated[float, Field(gt=0, le=120)] | None = None
     gpu: Annotated[int, Field(ge=0)] | None = None
     verbose: bool = False
+    box: tuple[int, int, int, int] | None = Field(
+        None, description="A fixed face box (top, bottom, left, right): no face detection."
+    )
+    static: bool = False
+    rotate: bool = False
+    face_det_batch_size: Annotated[int, Field(ge=1, le=1024)] | None = None
+    wav2lip_batch_size: Annotated[int, Field(ge=1, le=1024)] | None = None
 
 
 class CustomOpts(StepOpts):

@@ -362,20 +362,61 @@ def lipsync(
 ) -> ArtifactRef:
     """Lip-sync a face clip (or still) to a narration WAV; returns the clip's ArtifactRef.
 
+    What the backend's subprocesses printed (Wav2Lip, ffmpeg) is published beside the clip
+    as one text artifact, named by the clip's ``logs_uri`` (the step record's too).
+
     Args:
         size: (width, height) of the movie, so the clip needs no rescaling later.
     """
+    from sparkle_motion.config import get_settings
+
     opts = opts if isinstance(opts, Wav2LipOpts) else Wav2LipOpts.model_validate(opts or {})
     ctx = current_run_context()
-    call_opts = {
-        **opts.model_dump(exclude_none=True),
-        "provider": ctx.providers.get("lipsync_wav2lip", "fixture"),
-    }
+    provider = ctx.providers.get("lipsync_wav2lip", "fixture")
+    settings = get_settings()
+    call_opts: dict[str, Any] = {**opts.model_dump(exclude_none=True), "provider": provider}
     if size:
         call_opts["width"], call_opts["height"] = size
+    if provider == "full":
+        from sparkle_motion.providers import wav2lip_setup
+
+        # tools read no configuration: the agent says where the checkout and weights are
+        call_opts["models_root"] = str(settings.models_root)
+        call_opts.update(
+            wav2lip_setup(
+                models_root=settings.models_root, checkpoint=opts.checkpoint_path
+            ).as_opts()
+        )
+        call_opts.setdefault("retry_backoff_base_s", settings.retry_backoff_base_s)
+        call_opts.setdefault("retry_backoff_multiplier", settings.retry_backoff_multiplier)
+        call_opts.setdefault("retry_jitter", settings.retry_jitter)
     out = _work_dir() / "lipsync.mp4"
-    meta = lipsync_entrypoint.run_wav2lip(face_video, audio, out, opts=call_opts)
+    if provider == "full":
+        call_opts["work_dir"] = str(out.parent)  # Wav2Lip's own folder: the run's temp
     try:
+        meta = lipsync_entrypoint.run_wav2lip(face_video, audio, out, opts=call_opts)
+        meta.update(_publish_logs(meta))
         return publish_local(out, "video/mp4", meta)
     finally:
         out.unlink(missing_ok=True)
+        for suffix in (".stdout.log", ".stderr.log"):
+            out.with_name(out.name + suffix).unlink(missing_ok=True)
+
+
+def _publish_logs(meta: dict[str, Any]) -> dict[str, Any]:
+    """Publish a backend's stdout/stderr log files (``stdout_path``/``stderr_path``): each on
+    its own and both as one companion text, the ``logs_uri``; the metadata then names the
+    published copies, not the work files."""
+    paths = {k: Path(meta.pop(f"{k}_path")) for k in ("stdout", "stderr") if meta.get(f"{k}_path")}
+    if not paths:
+        return {}
+    update: dict[str, Any] = {}
+    parts = []
+    for name, path in paths.items():
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        parts.append(f"===== {name} =====\n{text}")
+        ref = publish_local(text.encode(), "text/plain", {"kind": "logs", "stream": name})
+        update[f"{name}_uri"] = ref.artifact_uri
+    combined = publish_local("\n".join(parts).encode(), "text/plain", {"kind": "logs"})
+    update["logs_uri"] = combined.artifact_uri
+    return update

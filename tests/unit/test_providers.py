@@ -49,7 +49,7 @@ def test_unknown_profile() -> None:
 def test_missing_backend_names_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     from sparkle_motion import providers
 
-    monkeypatch.delitem(providers._BACKENDS, ("lipsync_wav2lip", "full"), raising=False)
+    monkeypatch.delitem(providers._BACKENDS, ("lipsync_wav2lip", "full"))  # as if not built
     with pytest.raises(MissingDependencyError, match="no full provider yet") as err:
         backend("lipsync_wav2lip", "full")
     assert "--provider lipsync_wav2lip=preview" in str(err.value), "a real profile, not fixtures"

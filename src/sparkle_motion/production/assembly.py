@@ -7,6 +7,7 @@ the movie (and its QA report) without decoding or encoding anything.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ class Assembly:
         self.providers = providers
         self.warnings: list[str] = []
         self.progress: Progress = lambda fraction, message: None
+        self.logs_uri: str | None = None  # what the assembly's ffmpeg commands printed
 
     def _assemble_movie(self, clips: list[VisualInput], audio: dict[str, Any]) -> ArtifactRef:
         """The assemble_ffmpeg FunctionTool over the steps' outputs."""
@@ -100,8 +102,9 @@ class Assembly:
         opts = self.plan.assemble_opts
         work = self.run_dir / "tmp" / "assemble"  # a dead run's resume removes what is left
         return assemble_clips(
-            self.plan, clips, audio, out, opts, on_progress=self.progress, work_dir=work
-        )
+            self.plan, clips, audio, out, opts, on_progress=self.progress, work_dir=work,
+            keep_failed_work=os.environ.get("SPARKLE_DEBUG") == "1",  # --debug sets it
+        )  # fmt: skip
 
     def movie(
         self, outputs: dict[str, list[ArtifactRef]]
@@ -117,8 +120,11 @@ class Assembly:
             srt_file = Path(movie.metadata.get("srt_path") or "")
             if srt_file.is_file():
                 refs.append(publish_local(srt_file, "application/x-subrip", {"kind": "subtitles"}))
+            log_file = Path(movie.metadata.get("log_path") or "")
+            if log_file.is_file():
+                refs.append(publish_local(log_file, "text/plain", {"kind": "logs"}))
             # published: the blobs are the movie now, the run folder keeps no second copy
-            for written in (Path(movie.metadata.get("out_path") or ""), srt_file):
+            for written in (Path(movie.metadata.get("out_path") or ""), srt_file, log_file):
                 if written.is_file() and written != movie.path:
                     written.unlink()
             return refs
@@ -127,7 +133,10 @@ class Assembly:
             self.store, key, compute, step_type="assemble", provider=ASSEMBLER_VERSION,
             on_damaged=lambda why: self.warnings.append(f"movie: {why}; assembled again"),
         )  # fmt: skip
-        return refs[0], (refs[1] if len(refs) > 1 else None), key, hit
+        kinds = {r.metadata.get("kind"): r for r in refs[1:]}
+        logs = kinds.get("logs")
+        self.logs_uri = logs.artifact_uri if logs is not None else None
+        return refs[0], kinds.get("subtitles"), key, hit
 
     def quality_check(self, movie: ArtifactRef, assembly_key: str) -> list[str]:
         """QA of the finished movie, scene by scene, cached with the movie. Returns

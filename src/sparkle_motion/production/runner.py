@@ -265,6 +265,7 @@ class Runner:
             cache_hit=cache_hit, artifact_uri=refs[0].artifact_uri if refs else None,
             artifact_uris=[r.artifact_uri for r in refs], model_id=meta.get("model_id"),
             device=meta.get("device"), progress_percent=100.0, last_progress_at=end,
+            logs_uri=meta.get("logs_uri"),
             meta={k: v for k, v in meta.items() if k in _RECORD_META} | extra,
         )  # fmt: skip
 
@@ -342,6 +343,7 @@ class Runner:
             "assemble", "assemble", status="succeeded", end_time=end, cache_key=key,
             cache_hit=hit, duration_s=(end - started).total_seconds(),
             artifact_uri=movie.artifact_uri, progress_percent=100.0,
+            logs_uri=self.assembly.logs_uri,
             meta={k: movie.metadata.get(k) for k in ("duration_s", "segment_cache")},
         )  # fmt: skip
         return movie, srt, warnings

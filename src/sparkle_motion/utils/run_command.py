@@ -133,6 +133,7 @@ def _run_once(
     timeout_s: float,
     pgid_file: Path | None,
     on_line: Callable[[str], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> SubprocessResult:
     started = time.perf_counter()
     with (
@@ -147,6 +148,7 @@ def _run_once(
                 stdout=subprocess.PIPE if on_line else out,
                 stderr=err,
                 start_new_session=True,
+                env=env,
             )
         except OSError as exc:
             raise SubprocessError(f"cannot start {cmd[0]}: {exc.strerror or exc}") from None
@@ -195,6 +197,7 @@ def run_command(
     check: bool = True,
     pgid_file: Path | None = None,
     on_line: Callable[[str], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> SubprocessResult:
     """Run ``cmd`` and return its result (the spec's ``run_command``).
 
@@ -207,6 +210,7 @@ def run_command(
         pgid_file: record the child's process group here while it runs (for resume);
             by default under the current run's folder, when there is a run.
         on_line: called with each stdout line as it arrives, on this thread.
+        env: the child's whole environment (default: this process's).
     """
     _check_cmd(cmd)
     if pgid_file is None:
@@ -217,7 +221,7 @@ def run_command(
             pgid_file = Path(run_dir) / "pgids" / "pg"
     result: SubprocessResult | None = None
     for attempt in range(1, max(1, retries + 1) + 1):
-        result = _run_once(cmd, Path(cwd) if cwd else None, timeout_s, pgid_file, on_line)
+        result = _run_once(cmd, Path(cwd) if cwd else None, timeout_s, pgid_file, on_line, env)
         result.attempts = attempt
         if result.exit_code == 0 and not result.timed_out:
             return result

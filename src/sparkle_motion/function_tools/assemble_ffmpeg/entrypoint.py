@@ -21,23 +21,27 @@ title card is drawn; and a format version.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import json
 import os
 import platform
+import shlex
+import shutil
 import tempfile
 import threading
 import time
 import uuid
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from sparkle_motion import adk_helpers
+from sparkle_motion.errors import SparkleError, SubprocessError
 from sparkle_motion.function_tools.assemble_ffmpeg import AssemblyError, commands
 from sparkle_motion.function_tools.assemble_ffmpeg import audio as soundtrack
 from sparkle_motion.function_tools.assemble_ffmpeg.subtitles import build_cues, write_srt
@@ -271,22 +275,67 @@ def segment_cache_key(
 
 
 class _Runner:
-    """Runs ffmpeg commands and remembers every one (thread-safe)."""
+    """Runs ffmpeg commands and remembers every one and what it printed (thread-safe)."""
 
     def __init__(self) -> None:
         self.commands: list[list[str]] = []
+        self.results: list[SubprocessResult] = []
         self._lock = threading.Lock()
 
     def __call__(self, cmd: list[str], timeout_s: float = SEGMENT_TIMEOUT_S) -> SubprocessResult:
         with self._lock:
             self.commands.append(list(cmd))
-        return run_command(cmd, timeout_s=timeout_s, retries=1)
+        try:
+            result = run_command(cmd, timeout_s=timeout_s, retries=1)
+        except SubprocessError as exc:
+            if exc.result is not None:
+                with self._lock:
+                    self.results.append(exc.result)
+            raise
+        with self._lock:
+            self.results.append(result)
+        return result
 
     def probe(self, exe: str, path: Path) -> MediaInfo:
         """utils.ffmpeg.probe, recorded with the command it runs."""
         with self._lock:
             self.commands.append([exe, "-hide_banner", "-i", str(path)])
         return probe(path)
+
+    def log_text(self) -> str:
+        """Every command run, with its exit, stdout and stderr (the assembly's log)."""
+        with self._lock:
+            results = list(self.results)
+        parts = []
+        for r in results:
+            state = "timed out" if r.timed_out else f"exit {r.exit_code}"
+            parts += [
+                f"$ {shlex.join(r.cmd)}",
+                f"# attempt {r.attempts}, {state}, {r.duration_s:.2f} s",
+                "--- stdout", r.stdout.rstrip("\n"), "--- stderr", r.stderr.rstrip("\n"), "",
+            ]  # fmt: skip
+        return "\n".join(parts)
+
+
+@contextlib.contextmanager
+def _work_folder(scratch: Path, keep_on_failure: bool, run: _Runner) -> Iterator[Path]:
+    """A fresh temp folder, removed afterwards; on failure its ``ffmpeg.log`` is written
+    and, with ``keep_on_failure`` (``--debug``), the folder is kept and the error says where."""
+    work = Path(tempfile.mkdtemp(dir=scratch, prefix="assemble-"))
+    keep = False
+    try:
+        yield work
+    except BaseException as exc:
+        if keep_on_failure:
+            (work / "ffmpeg.log").write_text(run.log_text(), encoding="utf-8")
+            keep = True
+            if isinstance(exc, SparkleError):
+                exc.message = f"{exc.message} (kept the assembly's work folder {work})"
+                exc.args = (exc.message,)
+        raise
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _check_movie(info: MediaInfo, tl: Timeline, *, want_subtitles: bool) -> None:
@@ -327,6 +376,7 @@ def assemble_clips(
     cache_dir: Path | None = None,
     on_progress: ProgressFn | None = None,
     work_dir: Path | None = None,
+    keep_failed_work: bool = False,
 ) -> ArtifactRef:
     """Assemble the plan's visual outputs and narration into ``out_path`` and publish it.
 
@@ -340,10 +390,13 @@ def assemble_clips(
         on_progress: called with (fraction, message) as the work advances.
         work_dir: where temp files go (default ``<home>/tmp``): production gives the run's
             own temp folder, so what a killed run leaves is found and removed by its resume.
+        keep_failed_work: on failure keep the temp folder (with ``ffmpeg.log``) and name it
+            in the error (``--debug``).
 
     Returns:
         The published MP4's ArtifactRef (metadata: plan_id, ffmpeg_version, encode args,
-        every ffmpeg command run, duration_s, scenes, segment cache hits and misses, srt_path).
+        every ffmpeg command run, duration_s, scenes, segment cache hits and misses, srt_path,
+        log_path: what every ffmpeg command printed, written beside ``out_path``).
 
     Raises:
         AssemblyError: an input is unsafe, missing or unusable, or there is nothing to show.
@@ -449,8 +502,7 @@ def assemble_clips(
             done += 1
             progress(done / total_work, f"segment {key[:12]}: cached")
 
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="assemble-") as tmpdir:
-        work = Path(tmpdir)
+    with _work_folder(scratch, keep_failed_work, run) as work:
         # The soundtrack does not depend on the pictures: mix and normalise it while the
         # segments encode (it is single-threaded; the encoders leave room for it).
         with ThreadPoolExecutor(max_workers=_workers() + 1, thread_name_prefix="assemble") as pool:
@@ -501,6 +553,8 @@ def assemble_clips(
     info = run.probe(exe, out_path)
     _check_movie(info, tl, want_subtitles=srt_path is not None and bool(cues))
     hits = sum(1 for k in keys if cached[k])
+    log_path = out_path.with_name(out_path.stem + ".ffmpeg.log")
+    log_path.write_text(run.log_text(), encoding="utf-8")
     metadata: dict[str, Any] = {
         "plan_id": plan.id,
         "ffmpeg_version": version,
@@ -540,6 +594,7 @@ def assemble_clips(
         },
         "subtitle_cues": len(cues),
         "srt_path": str(srt_path) if srt_path is not None else None,
+        "log_path": str(log_path),
         "out_path": str(out_path),
         "probe": {
             "duration_s": info.duration_s,

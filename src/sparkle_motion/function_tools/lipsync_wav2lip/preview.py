@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sparkle_motion.function_tools.lipsync_wav2lip.logs import RunLogs
 from sparkle_motion.types import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 from sparkle_motion.utils import moves
 from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpeg_exe, probe
@@ -48,8 +49,10 @@ def run(face: Path, audio: Path, out_path: Path, opts: dict[str, Any]) -> dict:
         "-c:a", "aac", "-b:a", "192k", "-flags:a", "+bitexact", "-t", f"{duration:.4f}",
         str(out_path),
     ]  # fmt: skip
-    run_command(cmd, timeout_s=600)
+    logs = RunLogs(out_path)
+    logs.add(run_command(cmd, timeout_s=600), "preview encode")
     return {
+        **logs.metadata(),
         "duration_s": duration,
         "fps": fps,
         "simulated": True,
