@@ -57,6 +57,7 @@ _BACKENDS: dict[tuple[str, str], str] = {
     ("videos_wan", "full"): "sparkle_motion.function_tools.videos_wan.full",
     ("lipsync_wav2lip", "preview"): "sparkle_motion.function_tools.lipsync_wav2lip.preview",
     ("qa_qwen2vl", "preview"): "sparkle_motion.function_tools.qa_qwen2vl.preview",
+    ("qa_qwen2vl", "full"): "sparkle_motion.function_tools.qa_qwen2vl.full",
     ("tts_chatterbox", "preview"): "sparkle_motion.function_tools.tts_chatterbox.preview",
     ("tts_chatterbox", "full"): "sparkle_motion.function_tools.tts_chatterbox.full",
 }
@@ -75,6 +76,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
     ("videos_wan", "full"): "videos_wan/full@1",
     ("lipsync_wav2lip", "preview"): "lipsync_wav2lip/preview@3",
     ("qa_qwen2vl", "preview"): "qa_qwen2vl/preview@1",
+    ("qa_qwen2vl", "full"): "qa_qwen2vl/full@1",
     ("tts_chatterbox", "preview"): "tts_chatterbox/preview@2",
     ("tts_chatterbox", "full"): "tts_chatterbox/full@1",
 }
@@ -82,6 +84,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
 _REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {
     ("images_sdxl", "full"): ("torch", "diffusers", "transformers"),
     ("videos_wan", "full"): ("torch", "diffusers", "transformers", "ftfy"),
+    ("qa_qwen2vl", "full"): ("torch", "transformers"),
 }
 _INSTALL_HINT = {
     "full": "pip install 'sparkle-motion[full]'",
@@ -93,6 +96,10 @@ _WEIGHTS_HINT: dict[tuple[str, str], str] = {
     ("videos_wan", "full"): (
         "weights: Wan-AI/Wan2.1-I2V-14B-480P-Diffusers under SPARKLE_MODELS_DIR or by hub id"
     ),
+    (
+        "qa_qwen2vl",
+        "full",
+    ): "weights: Qwen/Qwen2-VL-7B-Instruct under SPARKLE_MODELS_DIR or by hub id",
 }
 
 
@@ -224,10 +231,34 @@ def _wan_weights_missing() -> str | None:
     )
 
 
+# --------------------------------------------------------------------------- Qwen2-VL
+
+QWEN_DEFAULT_WEIGHTS = "Qwen/Qwen2-VL-7B-Instruct"
+
+
+def _qwen_weights_missing() -> str | None:
+    """None when the Qwen2-VL weights are under the models root, in the hub cache, or can
+    be downloaded (not offline); else the one line saying where to put them."""
+    root = get_settings().models_root
+    if (Path(root) / QWEN_DEFAULT_WEIGHTS / "config.json").is_file():
+        return None
+    from sparkle_motion.utils import hf_hub
+
+    if not hf_hub.offline() or hf_hub.cached(QWEN_DEFAULT_WEIGHTS, "config.json"):
+        return None
+    return (
+        f"qa_qwen2vl (full) needs Qwen2-VL weights, and {QWEN_DEFAULT_WEIGHTS} is neither under "
+        f"{root} (SPARKLE_MODELS_DIR) nor in the Hugging Face cache (HF_HUB_OFFLINE is set): "
+        f"get them once with `hf download {QWEN_DEFAULT_WEIGHTS}`, or put that folder under "
+        f"SPARKLE_MODELS_DIR as {QWEN_DEFAULT_WEIGHTS} (docs/qa_qwen2vl.md)"
+    )
+
+
 # what a backend needs that a package check cannot see: None, or the line saying what
 _CHECKS: dict[tuple[str, str], Callable[[], str | None]] = {
     ("tts_chatterbox", "full"): _chatterbox_missing,
     ("videos_wan", "full"): _wan_weights_missing,
+    ("qa_qwen2vl", "full"): _qwen_weights_missing,
 }
 
 
