@@ -98,6 +98,12 @@ def _settings(opts: dict[str, Any] | None) -> dict[str, Any]:
         raise ConfigError("min_pixels is above max_pixels", field="opts.min_pixels")
     if bool(s["resized_height"]) != bool(s["resized_width"]):
         raise ConfigError("give both resized_height and resized_width", field="opts.resized_height")
+    dtype = s["torch_dtype"]
+    if dtype is not None and str(dtype).removeprefix("torch.") not in qwen_loading.DTYPES:
+        raise ConfigError(
+            f"unknown torch_dtype {dtype!r} (use one of {', '.join(qwen_loading.DTYPES)})",
+            field="opts.torch_dtype",
+        )
     if s["processing"] not in ("auto", "upstream", "pil"):
         raise ConfigError("use auto, upstream or pil", field="opts.processing")
     categories = tuple(s["categories"] or messages.CATEGORIES)
