@@ -89,6 +89,16 @@ def frames(tmp_path_factory: pytest.TempPathFactory) -> list[Path | bytes]:
     return out
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One torch thread: a 32-wide model gains nothing from more, and on a shared host
+    (CI, parallel jobs) their spinning made these tests ten times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def fresh_pool() -> Iterator[None]:
     gpu_utils.reset_pool()

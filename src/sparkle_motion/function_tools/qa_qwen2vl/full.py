@@ -229,6 +229,11 @@ def _route(bundle: Any, s: dict[str, Any]) -> str:
             "opts.processing=upstream needs qwen_vl_utils and torchvision installed",
             field="opts.processing",
         )
+    if wanted == "pil" and bundle.image_processor is None:
+        raise ConfigError(
+            "opts.processing=pil needs transformers 5 (Qwen2VLImageProcessorPil)",
+            field="opts.processing",
+        )
     return bundle.route if wanted == "auto" else wanted
 
 

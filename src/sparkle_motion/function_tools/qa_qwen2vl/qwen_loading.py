@@ -43,12 +43,25 @@ def require() -> tuple[Any, Any]:
         import transformers
 
         transformers.Qwen2VLForConditionalGeneration  # noqa: B018
-        from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil  # noqa: F401
     except (ImportError, AttributeError, RuntimeError):
         raise MissingDependencyError(
-            f"qa_qwen2vl (full) needs transformers with Qwen2-VL (5.0 or later): {INSTALL_HINT}"
+            f"qa_qwen2vl (full) needs transformers with Qwen2-VL: {INSTALL_HINT}"
         ) from None
+    if pil_image_processor() is None and not upstream_processing():
+        raise MissingDependencyError(
+            "qa_qwen2vl (full) needs transformers 5 (its torchvision-free Qwen2-VL image "
+            f"processor) or qwen-vl-utils with torchvision: {INSTALL_HINT}"
+        )
     return torch, transformers
+
+
+def pil_image_processor() -> Any:
+    """transformers 5's ``Qwen2VLImageProcessorPil`` class, or None (transformers 4)."""
+    try:
+        from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+    except ImportError:
+        return None
+    return Qwen2VLImageProcessorPil
 
 
 @functools.cache
@@ -140,8 +153,7 @@ def load_qwen(req: gpu_utils.LoadRequest, *, attn_implementation: str | None = N
     from sparkle_motion.function_tools.qa_qwen2vl.messages import QWEN2VL_CHAT_TEMPLATE
 
     _, transformers = require()
-    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
-
+    pil_class = pil_image_processor()
     weights = req.weights or DEFAULT_MODEL
     kwargs = req.hf_kwargs()
     if "torch_dtype" in kwargs:
@@ -151,7 +163,7 @@ def load_qwen(req: gpu_utils.LoadRequest, *, attn_implementation: str | None = N
     try:
         model = transformers.Qwen2VLForConditionalGeneration.from_pretrained(weights, **kwargs)
         tokenizer = transformers.AutoTokenizer.from_pretrained(weights)
-        image_processor = Qwen2VLImageProcessorPil.from_pretrained(weights)
+        image_processor = pil_class.from_pretrained(weights) if pil_class else None
         processor = None
         if upstream_processing():
             processor = transformers.AutoProcessor.from_pretrained(weights)
