@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -351,3 +353,25 @@ def test_smoke_qa_switches_qa_to_the_full_provider(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("SMOKE_QA", "1")
     assert providers.resolve_providers("preview")["qa_qwen2vl"] == "full"
     assert providers.resolve_providers("fixture")["qa_qwen2vl"] == "fixture"
+
+
+def test_first_use_from_several_threads_finds_qwen2vl() -> None:
+    """transformers' lazy module is not thread-safe on first use; a run's image steps ask
+    at once (a fresh interpreter, where transformers is not imported yet)."""
+    code = (
+        "import threading\n"
+        "from sparkle_motion.function_tools.qa_qwen2vl import qwen_loading\n"
+        "errors = []\n"
+        "def ask():\n"
+        "    try:\n"
+        "        qwen_loading.require()\n"
+        "    except Exception as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "threads = [threading.Thread(target=ask) for _ in range(6)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print(len(errors), errors[:1])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().startswith("0 "), done.stdout

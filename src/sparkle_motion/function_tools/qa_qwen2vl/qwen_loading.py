@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,25 +34,35 @@ INSTALL_HINT = 'pip install -e ".[full]"'
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
+# transformers' lazy module is not thread-safe on first use: two image steps of one run
+# asking for Qwen2VLForConditionalGeneration at once made one of them see no such class.
+_IMPORT_LOCK = threading.Lock()
+
+
 def require() -> tuple[Any, Any]:
     """(torch, transformers) with Qwen2-VL importable, or one MissingDependencyError line."""
-    try:
-        import torch
-    except ImportError:
-        raise MissingDependencyError(f"qa_qwen2vl (full) needs torch: {INSTALL_HINT}") from None
-    try:
-        import transformers
+    with _IMPORT_LOCK:
+        try:
+            import torch
+        except ImportError:
+            raise MissingDependencyError(f"qa_qwen2vl (full) needs torch: {INSTALL_HINT}") from None
+        try:
+            import transformers
 
-        transformers.Qwen2VLForConditionalGeneration  # noqa: B018
-    except (ImportError, AttributeError, RuntimeError):
-        raise MissingDependencyError(
-            f"qa_qwen2vl (full) needs transformers with Qwen2-VL: {INSTALL_HINT}"
-        ) from None
-    if pil_image_processor() is None and not upstream_processing():
-        raise MissingDependencyError(
-            "qa_qwen2vl (full) needs transformers 5 (its torchvision-free Qwen2-VL image "
-            f"processor) or qwen-vl-utils with torchvision: {INSTALL_HINT}"
-        )
+            # every lazy name the loader uses, resolved here under the lock
+            transformers.Qwen2VLForConditionalGeneration  # noqa: B018
+            transformers.AutoTokenizer  # noqa: B018
+            transformers.AutoProcessor  # noqa: B018
+        except (ImportError, AttributeError, RuntimeError) as exc:
+            raise MissingDependencyError(
+                f"qa_qwen2vl (full) needs transformers with Qwen2-VL: {INSTALL_HINT}",
+                details={"error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"},
+            ) from None
+        if pil_image_processor() is None and not upstream_processing():
+            raise MissingDependencyError(
+                "qa_qwen2vl (full) needs transformers 5 (its torchvision-free Qwen2-VL image "
+                f"processor) or qwen-vl-utils with torchvision: {INSTALL_HINT}"
+            )
     return torch, transformers
 
 
