@@ -45,6 +45,7 @@ from sparkle_motion.production.steps import kind_of
 from sparkle_motion.progress import ProgressCallback
 from sparkle_motion.providers import check_providers, resolve_providers
 from sparkle_motion.types import (
+    VISUAL_STEP_TYPES,
     ArtifactRef,
     MoviePlan,
     SimulatedStep,
@@ -209,6 +210,8 @@ def plan_weights(plan: MoviePlan) -> dict[str, list[str | None]]:
     tools = {"image": "images_sdxl", "video": "videos_wan"}
     found: dict[str, list[str | None]] = {}
     for step in plan.steps:
+        if step.type in VISUAL_STEP_TYPES:
+            found["qa_qwen2vl"] = [None]  # every visual step is inspected (default weights)
         if step.type in tools:
             refs = found.setdefault(tools[step.type], [])
             refs.append(str(step.opts.model_id) if step.opts.model_id else None)

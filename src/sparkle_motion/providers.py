@@ -61,6 +61,7 @@ _BACKENDS: dict[tuple[str, str], str] = {
     ("videos_wan", "full"): "sparkle_motion.function_tools.videos_wan.full",
     ("lipsync_wav2lip", "preview"): "sparkle_motion.function_tools.lipsync_wav2lip.preview",
     ("qa_qwen2vl", "preview"): "sparkle_motion.function_tools.qa_qwen2vl.preview",
+    ("qa_qwen2vl", "full"): "sparkle_motion.function_tools.qa_qwen2vl.full",
     ("tts_chatterbox", "preview"): "sparkle_motion.function_tools.tts_chatterbox.preview",
     ("tts_chatterbox", "full"): "sparkle_motion.function_tools.tts_chatterbox.full",
     ("lipsync_wav2lip", "full"): "sparkle_motion.function_tools.lipsync_wav2lip.full",
@@ -80,6 +81,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
     ("videos_wan", "full"): "videos_wan/full@1",
     ("lipsync_wav2lip", "preview"): "lipsync_wav2lip/preview@3",
     ("qa_qwen2vl", "preview"): "qa_qwen2vl/preview@1",
+    ("qa_qwen2vl", "full"): "qa_qwen2vl/full@1",
     ("tts_chatterbox", "preview"): "tts_chatterbox/preview@2",
     ("tts_chatterbox", "full"): "tts_chatterbox/full@1",
     ("lipsync_wav2lip", "full"): "lipsync_wav2lip/full@1-5c90fa9b4a2c",
@@ -88,6 +90,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
 _REQUIRES: dict[tuple[str, str], tuple[str, ...]] = {
     ("images_sdxl", "full"): ("torch", "diffusers", "transformers"),
     ("videos_wan", "full"): ("torch", "diffusers", "transformers", "ftfy"),
+    ("qa_qwen2vl", "full"): ("torch", "transformers"),
 }
 _INSTALL_HINT = {
     "full": "pip install 'sparkle-motion[full]'",
@@ -99,6 +102,10 @@ _WEIGHTS_HINT: dict[tuple[str, str], str] = {
     ("videos_wan", "full"): (
         "weights: Wan-AI/Wan2.1-I2V-14B-480P-Diffusers under SPARKLE_MODELS_DIR or by hub id"
     ),
+    (
+        "qa_qwen2vl",
+        "full",
+    ): "weights: Qwen/Qwen2-VL-7B-Instruct under SPARKLE_MODELS_DIR or by hub id",
 }
 
 
@@ -210,7 +217,9 @@ WAN_INSTALL = (
 )
 
 
-def hub_weights_missing(tool: str, ref: str, install: str) -> str | None:
+def hub_weights_missing(
+    tool: str, ref: str, install: str, marker: str = "model_index.json"
+) -> str | None:
     """None when the weights ``ref`` names are here or can be had: a local folder or file (an
     absolute path, or a path under the models root), a hub id in the cache, or a hub id the hub
     can give (it answers from here); else the one line saying where to put them. Asked once,
@@ -225,7 +234,7 @@ def hub_weights_missing(tool: str, ref: str, install: str) -> str | None:
         return None
     from sparkle_motion.utils import hf_hub
 
-    if hf_hub.cached(ref):
+    if hf_hub.cached(ref, marker):
         return None
     if hf_hub.reachable():
         return None  # from_pretrained downloads it by hub id on first use
@@ -246,10 +255,12 @@ _HUB_INSTALL = (
     "get the weights once: `hf download {ref}` (the Hugging Face cache), or put that diffusers"
     " folder under SPARKLE_MODELS_DIR as {ref}; a step's opts.model_id names other weights"
 )
-# diffusers backends whose weights a step names in opts.model_id: (default, install line)
-_HUB_WEIGHTS: dict[tuple[str, str], tuple[Callable[[], str], str]] = {
-    ("images_sdxl", "full"): (_sdxl_default, _HUB_INSTALL),
-    ("videos_wan", "full"): (lambda: WAN_DEFAULT_WEIGHTS, WAN_INSTALL),
+# backends whose weights come by hub id or from the models root (a step may name others in
+# opts.model_id): the default, the install line, the file that marks a complete copy
+_HUB_WEIGHTS: dict[tuple[str, str], tuple[Callable[[], str], str, str]] = {
+    ("images_sdxl", "full"): (_sdxl_default, _HUB_INSTALL, "model_index.json"),
+    ("videos_wan", "full"): (lambda: WAN_DEFAULT_WEIGHTS, WAN_INSTALL, "model_index.json"),
+    ("qa_qwen2vl", "full"): (lambda: QWEN_DEFAULT_WEIGHTS, "{install}", "config.json"),
 }
 
 
@@ -257,9 +268,10 @@ def _weights_missing(tool: str, profile: str, refs: list[str | None]) -> str | N
     known = _HUB_WEIGHTS.get((tool, profile))
     if known is None:
         return None
-    default, install = known
+    default, install, marker = known
     for ref in dict.fromkeys(r or default() for r in refs or [None]):
-        problem = hub_weights_missing(tool, ref, install.format(ref=ref))
+        line = install.format(ref=ref, install=QWEN_INSTALL)
+        problem = hub_weights_missing(tool, ref, line, marker=marker)
         if problem:
             return problem
     return None
@@ -380,6 +392,15 @@ def _wav2lip_missing() -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- Qwen2-VL
+
+QWEN_DEFAULT_WEIGHTS = "Qwen/Qwen2-VL-7B-Instruct"
+QWEN_INSTALL = (
+    f"get them once with `hf download {QWEN_DEFAULT_WEIGHTS}`, or put that folder under "
+    f"SPARKLE_MODELS_DIR as {QWEN_DEFAULT_WEIGHTS} (docs/qa_qwen2vl.md)"
+)
+
+
 # what a backend needs that a package check cannot see: None, or the line saying what
 _CHECKS: dict[tuple[str, str], Callable[[], str | None]] = {
     ("tts_chatterbox", "full"): _chatterbox_missing,
@@ -404,7 +425,7 @@ MODEL_BACKENDS: dict[str, tuple[str, str]] = {
         "lipsync_wav2lip",
         f"SPARKLE_MODELS_DIR/{WAV2LIP_CHECKPOINT}; s3fd.pth in the checkout",
     ),
-    "qwen2vl": ("qa_qwen2vl", "see docs"),
+    "qwen2vl": ("qa_qwen2vl", f"hub cache or SPARKLE_MODELS_DIR/{QWEN_DEFAULT_WEIGHTS}"),
 }
 
 

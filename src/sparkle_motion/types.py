@@ -897,6 +897,22 @@ class QAScores(_Model):
         return max(values, default=0.0)
 
 
+# The spec's post-render thresholds (images_agent policy): one place for the QA backends that
+# fill ``QAReport.decision`` and the agents that act on a frame's worst confidence.
+QA_REJECT_AT = 0.70
+QA_ESCALATE_AT = 0.40
+QADecision = Literal["approve", "escalate", "reject"]
+
+
+def qa_decision(confidence: float) -> QADecision:
+    """The spec's thresholds applied to one confidence: >= 0.70 reject, >= 0.40 escalate."""
+    if confidence >= QA_REJECT_AT:
+        return "reject"
+    if confidence >= QA_ESCALATE_AT:
+        return "escalate"
+    return "approve"
+
+
 class QAFrameResult(_Model):
     frame_index: int
     timestamp_s: float | None = None
