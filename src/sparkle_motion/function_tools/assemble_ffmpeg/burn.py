@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sparkle_motion.function_tools.assemble_ffmpeg import AssemblyError
 from sparkle_motion.function_tools.assemble_ffmpeg.subtitles import Cue
@@ -43,8 +44,10 @@ class Layout:
     width: int
     height: int
     font: str  # family name
-    font_file: str | None  # the file that holds it (None: libass's own fallback)
-    size: int
+    font_file: str | None  # the file that holds it (None: found by name on the system)
+    face: int  # its face in a collection
+    em: int  # the type's size in pixels (what the style's ``size`` means)
+    size: float  # the same as libass's Fontsize (a line's height: font-dependent)
     chars: int
     colour: str  # ASS &HAABBGGRR
     outline: float
@@ -75,21 +78,61 @@ def layout(style: SubtitleStyle, width: int, height: int, sample: str) -> Layout
     margin_h = round(width * 0.06)
     room = width - 2 * margin_h
     chars = style.max_chars_per_line or default_chars(width, height)
-    if style.size and not style.max_chars_per_line:  # a given size: as many as fit
-        chars = max(8, min(chars, int(room / (style.size * 0.55))))
-    # a size that fits ``chars`` half-em units across, no bigger than 6 % of the height
-    size = style.size or max(12, min(round(height * 0.06), round(room / (chars * 0.55))))
+    # about 5.5 % of the height, smaller where ``chars`` (half an em each) would not fit
+    em = style.size or max(12, min(round(height * 0.055), round(room / (chars * 0.5))))
     found = fonts.font_path_for_text(sample or "A")
-    font_file = found[0] if found else None
+    font_file, face = (None, 0) if style.font or found is None else found
     family = style.font or (_family(*found) if found else "sans-serif")
     tall = height > width
-    bottom = round(height * (0.14 if tall else 0.06))  # above a phone app's own controls
+    bottom = round(height * (0.12 if tall else 0.06))  # above a phone app's own controls
     return Layout(
-        width, height, family, None if style.font else font_file, size, chars,
+        width, height, family, font_file, face, em,
+        round(em * _line_height(font_file, face), 2), chars,
         _ass_colour(style.colour), style.outline, _ALIGN[style.position],
         bottom if style.position != "top" else round(height * (0.09 if tall else 0.05)),
         margin_h,
     )  # fmt: skip
+
+
+def _line_height(path: str | None, index: int) -> float:
+    """libass sizes a font by its line (OS/2 win ascent + descent), not its em: the ratio."""
+    if path is None:
+        return 1.2
+    from fontTools.ttLib import TTFont
+
+    with TTFont(path, fontNumber=index, lazy=True) as font:
+        os2 = font.get("OS/2")
+        upem = font["head"].unitsPerEm
+        if os2 is not None and os2.usWinAscent + os2.usWinDescent:
+            return (os2.usWinAscent + os2.usWinDescent) / upem
+        return (font["hhea"].ascent - font["hhea"].descent) / upem
+
+
+def font_of(lay: Layout, text: str) -> tuple[str, int] | None:
+    """The font file that draws ``text`` (the layout's unless it lacks the script: Arabic
+    or Hebrew in a movie of Latin text); None for a font the style names."""
+    if lay.font_file is None:
+        return None
+    return fonts.font_path_for_text(text) or (lay.font_file, lay.face)
+
+
+def measurer(lay: Layout) -> Callable[[str], bool]:
+    """Whether a line fits the frame's width between the margins, in the font that draws
+    it (always true for a font the style names: it is not measured)."""
+    from PIL import ImageFont
+
+    room = lay.width - 2 * lay.margin_h - 2 * lay.outline
+    loaded: dict[tuple[str, int], Any] = {}
+
+    def fits(line: str) -> bool:
+        found = font_of(lay, line)
+        if found is None:
+            return True
+        if found not in loaded:
+            loaded[found] = ImageFont.truetype(found[0], lay.em, index=found[1])
+        return bool(loaded[found].getlength(line) <= room)
+
+    return fits
 
 
 def _family(path: str, index: int) -> str:
@@ -102,20 +145,26 @@ def _family(path: str, index: int) -> str:
 # ------------------------------------------------------------------------------- wrapping
 
 
-def wrap(text: str, chars: int) -> list[str]:
-    """``text`` as lines of at most ``chars`` units, broken at spaces and between CJK
-    characters (the title cards' rule), inside a word only when it alone is too long."""
+def wrap(text: str, chars: int, fits: Callable[[str], bool] | None = None) -> list[str]:
+    """``text`` as lines of at most ``chars`` units (and that ``fits`` the frame), broken
+    at spaces and between CJK characters (the title cards' rule), inside a word only when
+    it alone is too long."""
     from sparkle_motion.function_tools.assemble_ffmpeg.entrypoint import _wrap
 
-    return _wrap(" ".join(text.split()), lambda s: _units(s) <= chars)
+    def ok(line: str) -> bool:
+        return _units(line) <= chars and (fits is None or fits(line))
+
+    return _wrap(" ".join(text.split()), ok)
 
 
-def split_cues(cues: Sequence[Cue], chars: int) -> list[tuple[float, float, list[str]]]:
+def split_cues(
+    cues: Sequence[Cue], chars: int, fits: Callable[[str], bool] | None = None
+) -> list[tuple[float, float, list[str]]]:
     """Each cue as (start, end, lines) of at most two lines; a longer one becomes
     consecutive cues, its time shared by how many units each shows."""
     out: list[tuple[float, float, list[str]]] = []
     for cue in cues:
-        lines = [ln for part in cue.text.splitlines() for ln in wrap(part, chars) if ln]
+        lines = [ln for part in cue.text.splitlines() for ln in wrap(part, chars, fits) if ln]
         if not lines:
             continue
         groups = [lines[i : i + MAX_LINES] for i in range(0, len(lines), MAX_LINES)]
@@ -146,8 +195,13 @@ def _ass_text(line: str) -> str:
     return line.replace("\\", "\\\u2060").replace("{", "\uff5b").replace("}", "\uff5d")
 
 
-def ass_document(lay: Layout, events: Sequence[tuple[float, float, list[str]]]) -> str:
-    """An ASS script at the frame's own resolution (sizes are pixels), no auto wrapping."""
+def ass_document(
+    lay: Layout,
+    events: Sequence[tuple[float, float, list[str]]],
+    tag: Callable[[list[str]], str] = lambda lines: "",
+) -> str:
+    """An ASS script at the frame's own resolution (sizes are pixels), no auto wrapping;
+    ``tag`` gives an event's override block (another font for another script)."""
     head = [
         "[Script Info]",
         "ScriptType: v4.00+",
@@ -160,7 +214,7 @@ def ass_document(lay: Layout, events: Sequence[tuple[float, float, list[str]]]) 
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
         "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
         "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding",
-        f"Style: Default,{lay.font.replace(',', ' ')},{lay.size},{lay.colour},{lay.colour},"
+        f"Style: Default,{lay.font.replace(',', ' ')},{lay.size:g},{lay.colour},{lay.colour},"
         f"&H00000000,&H80000000,0,0,0,0,100,100,0,0,1,{lay.outline:g},"
         f"{max(0.0, lay.outline / 2):g},{lay.align},{lay.margin_h},{lay.margin_h},"
         f"{lay.margin_v},1",
@@ -169,7 +223,7 @@ def ass_document(lay: Layout, events: Sequence[tuple[float, float, list[str]]]) 
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
     ]
     body = [
-        f"Dialogue: 0,{_ass_time(s)},{_ass_time(e)},Default,,0,0,0,,"
+        f"Dialogue: 0,{_ass_time(s)},{_ass_time(e)},Default,,0,0,0,,{tag(lines)}"
         + "\\N".join(_ass_text(ln) for ln in lines)
         for s, e, lines in events
     ]
@@ -208,7 +262,7 @@ def font_id(lay: Layout) -> list[object]:
     """What of the font decides its pixels: the file's name and size (its folder does not)."""
     if lay.font_file is None:
         return [lay.font]
-    return [lay.font, Path(lay.font_file).name, os.path.getsize(lay.font_file)]
+    return [lay.font, Path(lay.font_file).name, os.path.getsize(lay.font_file), lay.face]
 
 
 def prepare(
@@ -221,24 +275,37 @@ def prepare(
     """The burn of every segment (None where no cue shows), its ASS file written into
     ``folder`` (named by its content) and the font linked into ``folder/fonts``."""
     lay = layout(style, tl.width, tl.height, " ".join(c.text for c in cues))
-    events = split_cues(cues, lay.chars)
+    events = split_cues(cues, lay.chars, measurer(lay))
     fonts_dir = folder / "fonts"
     fonts_dir.mkdir(parents=True, exist_ok=True)
+    used: dict[tuple[str, int], str] = {}  # font -> its override tag ("" for the style's)
     if lay.font_file is not None:
-        link = fonts_dir / Path(lay.font_file).name
+        used[(lay.font_file, lay.face)] = ""
+    for _, _, lines in events:
+        found = font_of(lay, " ".join(lines))
+        if found is not None and found not in used:
+            size = round(lay.em * _line_height(*found), 2)
+            used[found] = f"{{\\fn{_family(*found)}\\fs{size:g}}}"
+    for path, _ in used:
+        link = fonts_dir / Path(path).name
         if not link.exists():
             try:
-                link.symlink_to(lay.font_file)
+                link.symlink_to(path)
             except FileExistsError:
                 pass
-    fid = font_id(lay)
+
+    def tag(lines: list[str]) -> str:
+        found = font_of(lay, " ".join(lines))
+        return used.get(found, "") if found is not None else ""
+
+    fid = [font_id(lay), *([Path(p).name, os.path.getsize(p), i] for p, i in used)]
     out: list[Burn | None] = []
     for seg in segments:
         mine = segment_events(events, tl, seg)
         if not mine:
             out.append(None)
             continue
-        text = ass_document(lay, mine)
+        text = ass_document(lay, mine, tag)
         digest = hashlib.sha256(f"{ASS_FORMAT}\n{text}".encode()).hexdigest()
         path = folder / f"{digest}.ass"
         if not path.is_file():
