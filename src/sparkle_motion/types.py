@@ -505,7 +505,10 @@ class SubtitleStyle(_Model):
         None, description="Text height in pixels of the movie's frame; default: by shape."
     )
     colour: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#FFFFFF"
-    outline: Annotated[float, Field(ge=0, le=20)] = 3.0
+    outline: Annotated[float, Field(ge=0, le=20)] | None = Field(
+        None, description="Black outline in pixels; default: by size (about 8 % of it)."
+    )
+    bold: bool = True
     position: Literal["bottom", "top", "middle"] = "bottom"
     max_chars_per_line: Annotated[int, Field(ge=8, le=120)] | None = Field(
         None, description="Line width in characters (a CJK one counts two); default: by shape."

@@ -24,15 +24,13 @@ def music_in_plan_folder(music: Path, plan_dir: Path) -> str:
         relative = resolved.relative_to(root)
     except ValueError:
         raise PlanSchemaError(
-            f"assemble_opts.music: {music} is outside the plan's folder {root}",
+            f"{music} is outside the plan's folder {root}",
             field="assemble_opts.music",
             stage="step",
-            hint="put the music file in the plan's folder (beside the movie for an idea)",
+            hint="copy it into the plan's folder (for an idea: the movie's folder)",
         ) from None
     if not resolved.is_file():
-        raise PlanSchemaError(
-            f"assemble_opts.music: {music} does not exist", field="assemble_opts.music"
-        )
+        raise PlanSchemaError(f"{music} does not exist", field="assemble_opts.music")
     return relative.as_posix()
 
 

@@ -51,6 +51,7 @@ class Layout:
     chars: int
     colour: str  # ASS &HAABBGGRR
     outline: float
+    bold: bool
     align: int
     margin_v: int
     margin_h: int
@@ -84,11 +85,13 @@ def layout(style: SubtitleStyle, width: int, height: int, sample: str) -> Layout
     font_file, face = (None, 0) if style.font or found is None else found
     family = style.font or (_family(*found) if found else "sans-serif")
     tall = height > width
-    bottom = round(height * (0.12 if tall else 0.06))  # above a phone app's own controls
+    bottom = round(height * 0.06)  # under a tall storyboard's characters (compose.TALL_FEET)
     return Layout(
         width, height, family, font_file, face, em,
         round(em * _line_height(font_file, face), 2), chars,
-        _ass_colour(style.colour), style.outline, _ALIGN[style.position],
+        _ass_colour(style.colour),
+        style.outline if style.outline is not None else round(em * 0.08, 1), style.bold,
+        _ALIGN[style.position],
         bottom if style.position != "top" else round(height * (0.09 if tall else 0.05)),
         margin_h,
     )  # fmt: skip
@@ -121,7 +124,8 @@ def measurer(lay: Layout) -> Callable[[str], bool]:
     it (always true for a font the style names: it is not measured)."""
     from PIL import ImageFont
 
-    room = lay.width - 2 * lay.margin_h - 2 * lay.outline
+    # a bold face is drawn a little wider than the regular one measured here
+    room = (lay.width - 2 * lay.margin_h - 2 * lay.outline) * (0.93 if lay.bold else 1.0)
     loaded: dict[tuple[str, int], Any] = {}
 
     def fits(line: str) -> bool:
@@ -215,7 +219,7 @@ def ass_document(
         "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
         "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding",
         f"Style: Default,{lay.font.replace(',', ' ')},{lay.size:g},{lay.colour},{lay.colour},"
-        f"&H00000000,&H80000000,0,0,0,0,100,100,0,0,1,{lay.outline:g},"
+        f"&H00000000,&H80000000,{-1 if lay.bold else 0},0,0,0,100,100,0,0,1,{lay.outline:g},"
         f"{max(0.0, lay.outline / 2):g},{lay.align},{lay.margin_h},{lay.margin_h},"
         f"{lay.margin_v},1",
         "",

@@ -50,7 +50,7 @@ FEET = 0.885  # where characters stand, of the frame's height
 # A tall (phone) frame keeps more of its bottom clear for captions and the app's own controls,
 # and its sides for the camera's move (a character there is half the frame's width).
 TALL_FEET = 0.83
-TALL_SIDES = 0.1
+TALL_SIDES = 0.13
 
 
 def feet_line(shape: str) -> float:
