@@ -484,11 +484,9 @@ MUSIC_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg")
 
 def _music_file(value: str) -> str:
     if is_step_ref(value):
-        raise _err("unsafe_path", "assemble_opts.music is a file in the plan's folder")
+        raise _err("unsafe_path", "the music is a file in the plan's folder, not a step's output")
     if not value.lower().endswith(MUSIC_SUFFIXES):
-        raise _err(
-            "bad_music", f"assemble_opts.music: {value!r} is not a {', '.join(MUSIC_SUFFIXES)} file"
-        )
+        raise _err("bad_music", f"{value!r} is not a {', '.join(MUSIC_SUFFIXES)} file")
     return value
 
 

@@ -364,7 +364,7 @@ class Music:
 MUSIC_GAIN_DB = -12.0
 """The bed's level against the voice before ducking (the whole mix is normalised after)."""
 DUCK = "threshold=0.02:ratio=8:attack=20:release=400:knee=4"
-"""sidechaincompress: speech above about -34 dBFS pulls the music down by up to ~12 dB."""
+"""sidechaincompress: speech above about -34 dBFS pulls the music down, by more the louder it is."""
 
 
 def music_chain(k: int, total: int, rate: int, out: str) -> str:
