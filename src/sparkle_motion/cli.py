@@ -717,8 +717,10 @@ def run(
                 "music": _music_option(music, plan_file.parent),
                 "subtitles": subtitles.value if subtitles else None,
             }
-            plan = planned = reshape(plan, **shape)
-            if not replan and _is_edited(plan_file, plan):
+            raw, plan = plan, reshape(plan, **shape)
+            planned = plan
+            # a plan file the planner wrote (in any shape) is not an edit
+            if not replan and _is_edited(plan_file, plan) and _is_edited(plan_file, raw):
                 try:
                     planned = load_plan_file(plan_file, profile=profile)
                 except PlanError as exc:
