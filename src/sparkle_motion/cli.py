@@ -59,6 +59,27 @@ class PlanFormat(StrEnum):
     json = "json"
 
 
+class Aspect(StrEnum):
+    landscape = "16:9"
+    portrait = "9:16"
+    square = "1:1"
+
+
+class Subtitles(StrEnum):
+    soft = "soft"
+    burned = "burned"
+    none = "none"
+
+
+def _music_option(music: Path | None, plan_dir: Path) -> str | None:
+    """--music as a path in the plan's folder (refused outside it, naming the field)."""
+    if music is None:
+        return None
+    from sparkle_motion.planner.reshape import music_in_plan_folder
+
+    return music_in_plan_folder(music, plan_dir)
+
+
 def _safe(value: object) -> str:
     """Data as printable text: rich markup escaped, control characters shown as ``\\xNN``."""
     from rich.markup import escape
@@ -458,6 +479,10 @@ def plan(
             "--force", help="Replace --output even when it holds something else (an edit)."
         ),
     ] = False,
+    aspect: Annotated[
+        Aspect | None,
+        typer.Option("--aspect", help="The movie's shape: 16:9 (default), 9:16 or 1:1."),
+    ] = None,
 ) -> None:
     """Write a MoviePlan for an idea.
 
@@ -477,6 +502,10 @@ def plan(
             )
         started = time.perf_counter()
         movie = generate_plan(idea, model=model)
+        if aspect is not None:
+            from sparkle_motion.planner.reshape import reshape
+
+            movie = reshape(movie, aspect=aspect.value)
         elapsed = time.perf_counter() - started
         _note_offline_explainer(idea, model)
         kind = (fmt.value if fmt else None) or (
@@ -672,6 +701,23 @@ def run(
             help="Plan the idea again, replacing the plan file beside the movie even if edited.",
         ),
     ] = False,
+    aspect: Annotated[
+        Aspect | None,
+        typer.Option("--aspect", help="The movie's shape: 16:9 (default), 9:16 or 1:1."),
+    ] = None,
+    music: Annotated[
+        Path | None,
+        typer.Option(
+            "--music",
+            help="Music under the voice (ducked while it speaks): a file in the plan's folder.",
+        ),
+    ] = None,
+    subtitles: Annotated[
+        Subtitles | None,
+        typer.Option(
+            "--subtitles", help="soft (a track, the default), burned (into the picture) or none."
+        ),
+    ] = None,
 ) -> None:
     """Make a movie from an idea or a plan file.
 
@@ -710,14 +756,34 @@ def run(
                 raise PlanParseError(f"{_safe(target)} does not exist or is not a file")
             planned = load_plan_file(path, profile=profile)  # validated once, here
             plan = planned.plan
+            if aspect is not None or music is not None or subtitles is not None:
+                from sparkle_motion.planner.reshape import reshape
+                from sparkle_motion.validation import validate_plan
+
+                plan = reshape(
+                    plan,
+                    aspect=aspect.value if aspect else None,
+                    music=_music_option(music, path.parent),
+                    subtitles=subtitles.value if subtitles else None,
+                )
+                planned = validate_plan(plan, base_dir=path.parent, profile=profile)
         else:
+            from sparkle_motion.planner.reshape import reshape
             from sparkle_motion.script_agent import generate_plan
 
             plan = planned = generate_plan(target, model=model)  # run_plan validates it
             _note_offline_explainer(target, model)
             beside = movie or Path(f"{_slug(plan.title)}.mp4").resolve()
             plan_file = beside.with_suffix(".plan.yaml")
-            if not replan and _is_edited(plan_file, plan):
+            shape = {
+                "aspect": aspect.value if aspect else None,
+                "music": _music_option(music, plan_file.parent),
+                "subtitles": subtitles.value if subtitles else None,
+            }
+            raw, plan = plan, reshape(plan, **shape)
+            planned = plan
+            # a plan file the planner wrote (in any shape) is not an edit
+            if not replan and _is_edited(plan_file, plan) and _is_edited(plan_file, raw):
                 try:
                     planned = load_plan_file(plan_file, profile=profile)
                 except PlanError as exc:
@@ -725,6 +791,11 @@ def run(
                     exc.hint = exc.hint or "your edited plan: fix it, or plan again with --replan"
                     raise
                 plan = planned.plan
+                if any(v is not None for v in shape.values()):  # the options win over the file
+                    from sparkle_motion.validation import validate_plan
+
+                    plan = reshape(plan, **shape)
+                    planned = validate_plan(plan, base_dir=plan_file.parent, profile=profile)
                 err.print(f"Using your edited plan {_safe(plan_file)} (plan again with --replan)")
             elif not dry:
                 _check_output(str(beside))  # the default movie path, before the plan file
@@ -749,6 +820,7 @@ def run(
         with _CtrlC(run_id), _ProgressView(total=len(plan.steps) + 1) as view, _debug_env():
             result = run_plan(
                 planned,
+                base_dir=None if is_file or music is None else plan_file.parent,
                 profile=profile,
                 providers=overrides,
                 output=movie,

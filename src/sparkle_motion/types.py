@@ -488,6 +488,40 @@ _REF_TARGETS: dict[tuple[str, str], tuple[str, ...]] = {
 # ---------------------------------------------------------------------------- assembly
 
 
+MUSIC_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg")
+
+
+def _music_file(value: str) -> str:
+    if is_step_ref(value):
+        raise _err("unsafe_path", "the music is a file in the plan's folder, not a step's output")
+    if not value.lower().endswith(MUSIC_SUFFIXES):
+        raise _err("bad_music", f"{value!r} is not a {', '.join(MUSIC_SUFFIXES)} file")
+    return value
+
+
+class SubtitleStyle(_Model):
+    """How subtitles look. ``soft``: a track the player shows (as ``subtitles: true``);
+    ``burned``: drawn into the picture (libass), wrapped at a readable width for the
+    frame's shape, two lines at most."""
+
+    mode: Literal["soft", "burned"] = "soft"
+    font: ShortText | None = Field(
+        None, description="Font family; default: one that draws the text's script."
+    )
+    size: Annotated[int, Field(ge=8, le=200)] | None = Field(
+        None, description="Text height in pixels of the movie's frame; default: by shape."
+    )
+    colour: Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#FFFFFF"
+    outline: Annotated[float, Field(ge=0, le=20)] | None = Field(
+        None, description="Black outline in pixels; default: by size (about 8 % of it)."
+    )
+    bold: bool = True
+    position: Literal["bottom", "top", "middle"] = "bottom"
+    max_chars_per_line: Annotated[int, Field(ge=8, le=120)] | None = Field(
+        None, description="Line width in characters (a CJK one counts two); default: by shape."
+    )
+
+
 class AssembleOpts(_Model):
     """How assemble_ffmpeg encodes the movie. Defaults: 1280x720, 24 fps, x264 crf 20."""
 
@@ -513,7 +547,14 @@ class AssembleOpts(_Model):
     audio_bitrate_kbps: Annotated[int, Field(ge=32, le=512)] = 192
     audio_sample_rate: Literal[44100, 48000] = 48000
     loudness_lufs: Annotated[float, Field(ge=-40, le=-5)] = -16.0
-    subtitles: bool = Field(True, description="Soft subtitles (mov_text) plus an .srt beside it.")
+    subtitles: bool | SubtitleStyle = Field(
+        True,
+        description="Soft subtitles (mov_text) plus an .srt beside it; false: none; or a "
+        "style (soft, or burned into the picture).",
+    )
+    music: Annotated[PlanPath, AfterValidator(_music_file)] | None = Field(
+        None, description="A music file in the plan's folder, mixed under the voice."
+    )
     transition: Literal["fade", "dissolve", "wipeleft", "wiperight", "slideleft", "none"] = "fade"
     transition_duration_s: Annotated[float, Field(ge=0.0, le=3.0)] = 0.5
     scene_pad_s: Annotated[float, Field(ge=0.0, le=5.0)] = 0.6
@@ -536,6 +577,17 @@ class AssembleOpts(_Model):
         if self.width and self.height:
             return self.width, self.height
         return ASPECT_SIZES[self.aspect or "16:9"]
+
+    def soft_subtitles(self) -> bool:
+        """A subtitle track (and the .srt beside the movie)."""
+        if isinstance(self.subtitles, SubtitleStyle):
+            return self.subtitles.mode == "soft"
+        return self.subtitles
+
+    def burned_subtitles(self) -> SubtitleStyle | None:
+        """The style subtitles are drawn into the picture with (None: not drawn)."""
+        style = self.subtitles
+        return style if isinstance(style, SubtitleStyle) and style.mode == "burned" else None
 
 
 # ------------------------------------------------------------------------------- cast

@@ -322,6 +322,15 @@ def check_plan_environment(
                     field=f"{where}.reference_audio",
                     stage="step",
                 )
+    music = plan.assemble_opts.music
+    if music and base_dir is not None:
+        resolved = resolve_plan_path_checked(music, base_dir, "assemble_opts.music")
+        if not resolved.is_file():
+            raise PlanSchemaError(
+                f"{music!r} does not exist in {base_dir}",
+                field="assemble_opts.music",
+                stage="step",
+            )
     for i, step in enumerate(plan.steps):
         where = f"steps[{i}]"
         paths = list(step.input_refs())

@@ -64,9 +64,11 @@ def assembly_inputs(
     return clips, {"narration": narration}, warnings
 
 
-def assembly_key(plan: MoviePlan, outputs: dict[str, list[ArtifactRef]]) -> str:
+def assembly_key(
+    plan: MoviePlan, outputs: dict[str, list[ArtifactRef]], music: ArtifactRef | None = None
+) -> str:
     """What the movie depends on: the steps as planned, the movie's options, the bytes
-    of every step output, and the assembler (ffmpeg) version."""
+    of every step output (and of the music), and the assembler (ffmpeg) version."""
     from sparkle_motion.utils.ffmpeg import ffmpeg_version
 
     by_step = {sid: [r.sha256 for r in refs] for sid, refs in sorted(outputs.items())}
@@ -76,6 +78,8 @@ def assembly_key(plan: MoviePlan, outputs: dict[str, list[ArtifactRef]]) -> str:
         "outputs": by_step,
         "assembler": f"{ASSEMBLER_VERSION}/{ffmpeg_version()}",
     }
+    if music is not None:
+        payload["music"] = music.sha256
     return "assemble:" + cache.cache_key(payload, ASSEMBLER_VERSION, {})
 
 
@@ -93,6 +97,7 @@ class Assembly:
         self.warnings: list[str] = []
         self.progress: Progress = lambda fraction, message: None
         self.logs_uri: str | None = None  # what the assembly's ffmpeg commands printed
+        self.music: ArtifactRef | None = None  # the plan's music bed, once imported
 
     def _assemble_movie(self, clips: list[VisualInput], audio: dict[str, Any]) -> ArtifactRef:
         """The assemble_ffmpeg FunctionTool over the steps' outputs."""
@@ -110,10 +115,15 @@ class Assembly:
         self, outputs: dict[str, list[ArtifactRef]]
     ) -> tuple[ArtifactRef, ArtifactRef | None, str, bool]:
         """(movie, subtitles, cache key, cache hit)."""
-        key = assembly_key(self.plan, outputs)
+        key = assembly_key(self.plan, outputs, self.music)
 
         def compute() -> list[ArtifactRef]:
             clips, audio, warnings = assembly_inputs(self.plan, outputs)
+            if self.music is not None:
+                audio |= {
+                    "music": self.music.artifact_uri,
+                    "music_media_type": self.music.media_type,
+                }
             self.warnings += warnings
             movie = self._assemble_movie(clips, audio)
             refs = [movie]

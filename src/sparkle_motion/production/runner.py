@@ -47,6 +47,10 @@ MEDIA_TYPES = {
     ".jpeg": "image/jpeg",
     ".wav": "audio/wav",
     ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/mp4",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
     ".mp4": "video/mp4",
     ".mov": "video/quicktime",
 }
@@ -182,6 +186,12 @@ class Runner:
                 with run_context(step_id=step.id):
                     ref = publish_local(path, media, {"kind": "plan_input", "source": value})
                 self.inputs[(step.id, field)] = ref
+        music = self.plan.assemble_opts.music
+        if music:  # the movie's music bed: a plan file like any other, in the assembly key
+            path = resolve_plan_path(music, base or Path.cwd())
+            media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+            source = {"kind": "plan_input", "source": music}
+            self.assembly.music = publish_local(path, media, source)
 
     def _inputs_of(self, step: Step) -> dict[str, ArtifactRef]:
         """Each input field of ``step`` -> the artifact it names (a step's first output; a

@@ -4,7 +4,9 @@ Each WAV starts at its scene's start plus the lead pad (sample-exact, ``adelay``
 covers the whole movie (silence where nobody speaks) and is exactly as long as the video.
 loudnorm measures the mix; the second pass applies the one gain that reaches the target (no
 pumping, exact arithmetic, so the same mix always gives the same bytes), a brick-wall limiter
-holds the peaks, and the result is encoded AAC.
+holds the peaks, and the result is encoded AAC. A music bed (``assemble_opts.music``) goes
+under the voice before the measurement: looped or cut to the movie's length, faded out, and
+ducked by a sidechain compressor keyed on the voice, so the target holds for the whole mix.
 """
 
 from __future__ import annotations
@@ -54,7 +56,14 @@ def total_samples(tl: Timeline, rate: int) -> int:
     return round(tl.total_frames * rate / tl.fps)
 
 
-def build_audio(exe: str, tl: Timeline, opts: AssembleOpts, work: Path, run: Runner) -> AudioResult:
+def build_audio(
+    exe: str,
+    tl: Timeline,
+    opts: AssembleOpts,
+    work: Path,
+    run: Runner,
+    music: commands.Music | None = None,
+) -> AudioResult:
     """Mix, normalise and encode the soundtrack into ``work/audio.m4a``.
 
     Args:
@@ -63,6 +72,7 @@ def build_audio(exe: str, tl: Timeline, opts: AssembleOpts, work: Path, run: Run
         opts: sample rate, loudness target, AAC bitrate.
         work: a private folder for the intermediate files.
         run: runs one command and returns its SubprocessResult (raises on failure).
+        music: a bed under the voice (ducked while it speaks, looped or cut to length).
     """
     rate = opts.audio_sample_rate
     total = total_samples(tl, rate)
@@ -70,11 +80,11 @@ def build_audio(exe: str, tl: Timeline, opts: AssembleOpts, work: Path, run: Run
     out = work / "audio.m4a"
     result = AudioResult(out, total)
     places = placements(tl, rate)
-    cmd = commands.mix_command(exe, places, total, rate, str(mix))
+    cmd = commands.mix_command(exe, places, total, rate, str(mix), music)
     run(cmd)
     result.commands.append(cmd)
     gain_db: float | None = None
-    if places:
+    if places or music is not None:
         cmd = commands.loudnorm_pass1_command(exe, str(mix), opts.loudness_lufs)
         figures = commands.parse_loudnorm_json(run(cmd).stderr)
         result.commands.append(cmd)

@@ -50,6 +50,7 @@ SourceFn = Callable[[Visual], str]
 """Where a visual's file is (a path when running, its content hash inside cache keys)."""
 
 _IMAGE_CODECS = {"image/png": "png", "image/jpeg": "mjpeg", "image/webp": "webp"}
+_MUSIC_FORMATS = {"audio/mpeg": "mp3", "audio/flac": "flac", "audio/ogg": "ogg"}
 _VIDEO_FORMATS = {
     "video/mp4": "mov",
     "video/quicktime": "mov",
@@ -73,8 +74,10 @@ def input_args(path: str, media_type: str, fps: int | None = None) -> list[str]:
         fmt = ["-f", _VIDEO_FORMATS[media_type]]
     elif media_type in ("audio/wav", "audio/x-wav", "audio/wave"):
         fmt = ["-f", "wav"]
-    elif media_type in ("audio/mp4", "audio/aac"):
+    elif media_type in ("audio/mp4", "audio/aac", "audio/x-m4a"):
         fmt = ["-f", "mov"]
+    elif media_type in _MUSIC_FORMATS:
+        fmt = ["-f", _MUSIC_FORMATS[media_type]]
     elif media_type == "application/x-subrip":
         fmt = ["-f", "srt"]
     else:
@@ -248,8 +251,11 @@ def _window(
     )
 
 
-def segment_graph(tl: Timeline, segment: Segment, source: SourceFn) -> tuple[list[list[str]], str]:
-    """(inputs, filter graph) that render one segment into the label ``[out]``."""
+def segment_graph(
+    tl: Timeline, segment: Segment, source: SourceFn, burn: str | None = None
+) -> tuple[list[list[str]], str]:
+    """(inputs, filter graph) that render one segment into the label ``[out]``; ``burn``
+    (an ``ass`` filter, see burn.py) draws subtitles over it."""
     g = _Graph([], [], fps=tl.fps)
     if segment.kind == "scene":
         scene = tl.scenes[segment.index]
@@ -260,7 +266,7 @@ def segment_graph(tl: Timeline, segment: Segment, source: SourceFn) -> tuple[lis
         _window(g, a, a.frames - t.half, a.frames + t.half, tl, source, "ta")
         _window(g, b, -t.half, t.half, tl, source, "tb")
         g.chains.append(xfade_filter("ta", "tb", "seg", t.kind, t.frames, tl.fps))
-    g.chains.append(f"[seg]{COLOR_TAGS}[out]")
+    g.chains.append(f"[seg]{burn + ',' if burn else ''}{COLOR_TAGS}[out]")
     return g.inputs, f"sws_flags={SWS_FLAGS};" + ";".join(g.chains)
 
 
@@ -280,9 +286,10 @@ def segment_command(
     encode: Sequence[str],
     source: SourceFn,
     out: str,
+    burn: str | None = None,
 ) -> list[str]:
     """The ffmpeg command that encodes one segment (video only) to ``out``."""
-    inputs, graph = segment_graph(tl, segment, source)
+    inputs, graph = segment_graph(tl, segment, source, burn)
     cmd = _base(exe)
     for args in inputs:
         cmd += args
@@ -346,15 +353,49 @@ class Placement:
     length: int
 
 
+@dataclass(frozen=True)
+class Music:
+    """A music bed: looped or cut to the movie's length, faded out, ducked under the voice."""
+
+    path: str
+    media_type: str
+
+
+MUSIC_GAIN_DB = -12.0
+"""The bed's level against the voice before ducking (the whole mix is normalised after)."""
+DUCK = "threshold=0.02:ratio=8:attack=20:release=400:knee=4"
+"""sidechaincompress: speech above about -34 dBFS pulls the music down, by more the louder it is."""
+
+
+def music_chain(k: int, total: int, rate: int, out: str) -> str:
+    """Input ``k`` (looped by ``-stream_loop``) as a stereo bed of exactly ``total``
+    samples, faded in briefly and out over its last seconds."""
+    seconds = total / rate
+    fade = round(min(3.0, seconds / 4), 3)
+    return (
+        f"[{k}:a]aresample={rate},aformat=sample_fmts=flt:channel_layouts=stereo,"
+        f"atrim=end_sample={total},apad=whole_len={total},volume={_num(MUSIC_GAIN_DB)}dB,"
+        f"afade=t=in:d={_num(min(0.5, fade))},"
+        f"afade=t=out:st={_num(max(0.0, seconds - fade))}:d={_num(fade)}[{out}]"
+    )
+
+
 def mix_command(
-    exe: str, placements: Sequence[Placement], total: int, rate: int, out: str
+    exe: str,
+    placements: Sequence[Placement],
+    total: int,
+    rate: int,
+    out: str,
+    music: Music | None = None,
 ) -> list[str]:
-    """Place every narration at its sample, mix to stereo, cover exactly ``total`` samples."""
+    """Place every narration at its sample, mix to stereo, cover exactly ``total`` samples;
+    a music bed goes under it, ducked while the voice speaks."""
     cmd = _base(exe)
     chains = []
+    voice = "voice" if music is not None else "out"
     if not placements:
         cmd += ["-f", "lavfi", "-i", f"anullsrc=r={rate}:cl=stereo"]
-        chains.append(f"[0:a]atrim=end_sample={total}[out]")
+        chains.append(f"[0:a]atrim=end_sample={total}[{voice}]")
     else:
         labels = []
         for i, p in enumerate(placements):
@@ -367,8 +408,18 @@ def mix_command(
         chains.append(
             f"{''.join(labels)}amix=inputs={len(labels)}:normalize=0:duration=longest"
             f":dropout_transition=0,pan=stereo|c0=c0|c1=c0,"
-            f"apad=whole_len={total},atrim=end_sample={total}[out]"
+            f"apad=whole_len={total},atrim=end_sample={total}[{voice}]"
         )
+    if music is not None:
+        k = max(1, len(placements))
+        cmd += ["-stream_loop", "-1", *input_args(music.path, music.media_type)]
+        chains += [
+            music_chain(k, total, rate, "bed"),
+            "[voice]asplit=2[v][key]",
+            f"[bed][key]sidechaincompress={DUCK}[ducked]",
+            f"[v][ducked]amix=inputs=2:normalize=0:duration=first:dropout_transition=0,"
+            f"atrim=end_sample={total}[out]",
+        ]
     return [
         *cmd, "-filter_complex", ";".join(chains), "-map", "[out]",
         "-c:a", "pcm_f32le", "-ar", str(rate), "-f", "wav", out,

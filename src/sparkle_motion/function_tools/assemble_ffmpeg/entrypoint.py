@@ -42,7 +42,7 @@ from urllib.parse import urlparse
 
 from sparkle_motion import adk_helpers
 from sparkle_motion.errors import SparkleError, SubprocessError
-from sparkle_motion.function_tools.assemble_ffmpeg import AssemblyError, commands
+from sparkle_motion.function_tools.assemble_ffmpeg import AssemblyError, burn, commands
 from sparkle_motion.function_tools.assemble_ffmpeg import audio as soundtrack
 from sparkle_motion.function_tools.assemble_ffmpeg.subtitles import build_cues, write_srt
 from sparkle_motion.function_tools.assemble_ffmpeg.timeline import (
@@ -126,6 +126,30 @@ def _narrations(audio_in: dict[str, Any] | None) -> list[NarrationInput]:
         return []
     items = audio_in.get("narration") or []
     return [n if isinstance(n, NarrationInput) else NarrationInput.model_validate(n) for n in items]
+
+
+MUSIC_TYPES = {
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/mp4",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+}
+
+
+def _music(audio_in: dict[str, Any] | None, roots: Sequence[Path]) -> commands.Music | None:
+    """The music bed (``audio["music"]``: a published file's URI), refused unless safe."""
+    uri = (audio_in or {}).get("music")
+    if not uri:
+        return None
+    path = _input_path(uri, roots, "music")
+    media = (audio_in or {}).get("music_media_type")
+    if media not in MUSIC_TYPES.values():  # unknown to the publisher: go by its name
+        media = MUSIC_TYPES.get(path.suffix.lower())
+    if media not in MUSIC_TYPES.values():
+        raise AssemblyError(f"music: {path.name} is not a wav, mp3, m4a, flac or ogg file")
+    return commands.Music(str(path), media)
 
 
 def _wav_seconds(path: Path) -> float | None:
@@ -259,9 +283,11 @@ def segment_cache_key(
     encode: Sequence[str],
     digest: Callable[[Visual], str],
     version: str,
+    burn: str | None = None,
 ) -> str:
-    """sha256 of everything that decides a segment's bytes (see the module docstring)."""
-    cmd = commands.segment_command("ffmpeg", tl, segment, encode, lambda v: digest(v), "OUT")
+    """sha256 of everything that decides a segment's bytes (see the module docstring);
+    ``burn``: its burned subtitles as keyed (burn.py), None when it shows none."""
+    cmd = commands.segment_command("ffmpeg", tl, segment, encode, lambda v: digest(v), "OUT", burn)
     scenes = [segment.index] if segment.kind == "scene" else [segment.index, segment.index + 1]
     has_card = any(v.kind == "card" for i in scenes for v in tl.scenes[i].visuals)
     material = {
@@ -383,7 +409,8 @@ def assemble_clips(
     Args:
         movie_plan: the plan (scene rule, order, which step consumes which).
         clips: one VisualInput per visual output (PNG stills, MP4 clips).
-        audio: ``{"narration": [NarrationInput, ...]}`` or None.
+        audio: ``{"narration": [NarrationInput, ...], "music": URI}`` or None (music and
+            ``music_media_type`` optional: a bed mixed under the voice).
         out_path: the MP4 to write; an ``.srt`` is written beside it.
         opts: encoding, sound and timeline options (default: the plan's assemble_opts).
         cache_dir: where encoded segments are kept (default ``<home>/cache/segments``).
@@ -419,6 +446,7 @@ def assemble_clips(
             raise AssemblyError(f"visual of step {v.step_id!r}: unsupported {v.media_type!r}")
     for n in narrations:
         files[n.uri] = _input_path(n.uri, roots, f"narration of step {n.step_id!r}")
+    music = _music(audio, roots)
     out_path = Path(out_path).expanduser().resolve()
     if out_path.is_dir():
         raise AssemblyError(f"{out_path} is a folder; give the MP4 file to write")
@@ -468,10 +496,22 @@ def assemble_clips(
 
     enc = commands.encode_args(opts)
     segments = tl.segments()
-    keys = [segment_cache_key(tl, seg, enc, digest, version) for seg in segments]
+    cues = build_cues(tl)
+    style = opts.burned_subtitles()
+    burns: list[burn.Burn | None] = (
+        burn.prepare(style, tl, cues, segments, cache / "subs")
+        if style is not None and cues
+        else [None] * len(segments)
+    )
+    keys = [
+        segment_cache_key(tl, seg, enc, digest, version, b.key if b else None)
+        for seg, b in zip(segments, burns, strict=True)
+    ]
     first: dict[str, Segment] = {}
-    for seg, key in zip(segments, keys, strict=True):
+    burn_of: dict[str, str | None] = {}
+    for seg, key, b in zip(segments, keys, burns, strict=True):
         first.setdefault(key, seg)
+        burn_of.setdefault(key, b.run if b else None)
     # a sealed, intact segment is marked recently used (kept by a future eviction); any
     # other (missing, unsealed, damaged, truncated) is encoded
     todo = {k: seg for k, seg in first.items() if touch(cache / f"{k}.mp4", _SEALS) is not None}
@@ -485,7 +525,9 @@ def assemble_clips(
     def encode(key: str, seg: Segment) -> None:
         final = cache / f"{key}.mp4"
         tmp = scratch_for_cache / f".{key}.{uuid.uuid4().hex[:8]}.part"
-        cmd = commands.segment_command(exe, tl, seg, enc, lambda v: str(path_of(v)), str(tmp))
+        cmd = commands.segment_command(
+            exe, tl, seg, enc, lambda v: str(path_of(v)), str(tmp), burn_of[key]
+        )
         try:
             run(cmd, timeout_s=max(SEGMENT_TIMEOUT_S, seg.frames / tl.fps * 30))
             os.replace(tmp, final)
@@ -507,8 +549,9 @@ def assemble_clips(
         # segments encode (it is single-threaded; the encoders leave room for it).
         with ThreadPoolExecutor(max_workers=_workers() + 1, thread_name_prefix="assemble") as pool:
             sound_future = pool.submit(
-                contextvars.copy_context().run, soundtrack.build_audio, exe, tl, opts, work, run
-            )
+                contextvars.copy_context().run,
+                soundtrack.build_audio, exe, tl, opts, work, run, music,
+            )  # fmt: skip
             futures = {
                 pool.submit(contextvars.copy_context().run, encode, key, seg): seg
                 for key, seg in todo.items()
@@ -526,8 +569,8 @@ def assemble_clips(
         done += 1
         progress(done / total_work, "sound mixed and normalised")
 
-        cues = build_cues(tl)
         srt_path = out_path.with_suffix(".srt") if opts.subtitles else None
+        soft = srt_path is not None and bool(cues) and opts.soft_subtitles()
         if srt_path is not None:
             write_srt(cues, srt_path)
         listing = work / "segments.ffconcat"
@@ -539,7 +582,7 @@ def assemble_clips(
             exe,
             str(listing),
             str(sound.path),
-            str(srt_path) if srt_path is not None and cues else None,
+            str(srt_path) if soft else None,
             str(tmp_out),
         )
         try:
@@ -551,7 +594,7 @@ def assemble_clips(
         progress(done / total_work, "joined and muxed")
 
     info = run.probe(exe, out_path)
-    _check_movie(info, tl, want_subtitles=srt_path is not None and bool(cues))
+    _check_movie(info, tl, want_subtitles=soft)
     hits = sum(1 for k in keys if cached[k])
     log_path = out_path.with_name(out_path.stem + ".ffmpeg.log")
     log_path.write_text(run.log_text(), encoding="utf-8")
@@ -593,6 +636,8 @@ def assemble_clips(
             "output": sound.output,
         },
         "subtitle_cues": len(cues),
+        "subtitles_burned": any(b is not None for b in burns),
+        "music": music.path if music is not None else None,
         "srt_path": str(srt_path) if srt_path is not None else None,
         "log_path": str(log_path),
         "out_path": str(out_path),

@@ -47,6 +47,17 @@ SCALE = {"tiny": 0.22, "small": 0.4, "medium": 0.85, "character": 1.0}
 MAX_DRAWN = 5  # copies of one thing drawn at most ("ten kids" draws five)
 PROP_SIZE = 0.13
 FEET = 0.885  # where characters stand, of the frame's height
+# A tall (phone) frame keeps more of its bottom clear for captions and the app's own controls,
+# and its sides for the camera's move (a character there is half the frame's width).
+TALL_FEET = 0.83
+TALL_SIDES = 0.13
+
+
+def feet_line(shape: str) -> float:
+    """Where characters stand, of the frame's height, for the frame's shape."""
+    return TALL_FEET if shape == "tall" else FEET
+
+
 # Spots a character may stand on, of the ground's width; its word picks one.
 SLOTS = (0.2, 0.35, 0.5, 0.65, 0.8)
 # the background paints weather itself; these pictures would only repeat it
@@ -237,11 +248,13 @@ def compose(prompt: str, seed: int, width: int, height: int) -> Frame:
             placed.append(landmark)
         landmark = None
     gx0, gx1 = (stage.walk[0], stage.walk[1]) if on_sea else (w * 0.04, w * 0.96)
+    if shape == "tall":
+        gx0, gx1 = max(gx0, w * TALL_SIDES), min(gx1, w * (1 - TALL_SIDES))
     if landmark is not None and stage.kind == "sea":
         _landmark_spot(stage, landmark, unit, rng, [], alone=not items)
         placed.append(landmark)
         gx0, gx1 = _free_range((gx0, gx1), [(landmark.box[0], landmark.box[2])])
-    _line_up(ground, stage, (gx0, gx1), char, shape, FEET * h)
+    _line_up(ground, stage, (gx0, gx1), char, shape, feet_line(shape) * h)
     if deck and ship is not None:
         dx0, dy = ship.box[0] + ship.anchors["deck_l"][0], ship.box[1] + ship.anchors["deck"][1]
         dx1 = ship.box[0] + ship.anchors["deck_r"][0]
@@ -496,7 +509,10 @@ def _swim(group: list[_Item], stage: Stage, char: float, shape: str) -> None:
     for it in group:
         it.extent = char * SCALE.get(it.size, 1.0)
     floor = max(stage.horizon + h * 0.02, h * 0.5)
-    line = min(h * 0.9, max(floor, h * 0.86))
+    line = min(h * 0.9, max(floor, h * (feet_line(shape) - 0.025)))
+    if shape == "tall":
+        w = stage.width
+        x0, x1 = max(x0, w * TALL_SIDES), min(x1, w * (1 - TALL_SIDES))
     _line_up(group, stage, (x0, x1), char, shape, line, "water")
     for it in group:  # sink in no deeper than the horizon allows
         top = it.box[1]
@@ -707,7 +723,7 @@ def _dress(
     # furniture on the floor, clear of the characters where it can be
     it.extent = char * SCALE.get(it.size, 0.5)
     bw, bh = _fit(it, it.extent)
-    feet = FEET * h - h * 0.04
+    feet = feet_line(aspect(w, h)) * h - h * 0.04
     best = None
     for fx in (0.1, 0.9, 0.25, 0.75, 0.5):
         cx = min(max(w * fx, bw / 2 + w * 0.02), w - bw / 2 - w * 0.02)
