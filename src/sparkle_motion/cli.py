@@ -138,7 +138,11 @@ def _user_errors() -> Iterator[None]:
         if _state["debug"]:
             err.print_exception()
         label = "[yellow]stopped:[/yellow]" if exc.exit_code == 130 else "[red]error:[/red]"
-        err.print(f"{label} {_safe(exc)}", markup=True)
+        run_id = getattr(exc, "run_id", None)
+        if exc.exit_code == 130 and run_id:  # two short lines: a terminal never cuts the id
+            _say_stopped(run_id)
+        else:
+            err.print(f"{label} {_safe(exc)}", markup=True)
         for line in exc.details.get("missing", ()):  # the provider check's one block
             err.print(f"  - {_safe(line)}")
         _state["said_stopped"] = exc.exit_code == 130
@@ -167,6 +171,11 @@ def _user_errors() -> Iterator[None]:
 # A render thread may still be finishing a frame or an encode, and Python waits for such
 # threads before it exits; past this grace the process ends anyway, its children killed.
 CTRL_C_GRACE_S = 1.2
+
+
+def _say_stopped(run_id: str) -> None:
+    err.print(f"[yellow]stopped:[/yellow] run {_safe(run_id)} was interrupted.")
+    err.print(f"Finish it with: sparkle-motion resume {_safe(run_id)}")
 
 
 class _CtrlC:
@@ -223,10 +232,7 @@ class _CtrlC:
         except Exception:  # ending now matters more than the bookkeeping: resume cleans up
             pass
         if not _state.get("said_stopped"):
-            err.print(
-                f"[yellow]stopped:[/yellow] run {_safe(self.run_id)} interrupted; finish it "
-                f"with: sparkle-motion resume {_safe(self.run_id)}"
-            )
+            _say_stopped(self.run_id)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
@@ -565,29 +571,46 @@ def validate(
 
 
 class _ProgressView:
-    """Live progress on stderr: an overall bar and one line per running step."""
+    """Live progress on stderr: an overall bar weighted by what each part should take here
+    (estimates.py: steps and the assembly, so the bar does not sit near the end while the
+    movie is assembled), with an ETA, and one line per running step with its own progress
+    (a video's chunk k/n, the assembly's stages)."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, plan: MoviePlan | dict, profile: str | None = None) -> None:
         from rich.progress import (
             BarColumn,
-            MofNCompleteColumn,
             Progress,
             SpinnerColumn,
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.table import Column
 
+        self.weights = _progress_weights(plan, profile)
+        # fixed columns: a long message never squeezes the bars; it is cut at the end instead
+        label = min(26, max(len("  assembling"), *(len(k) + 2 for k in self.weights)))
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.description}", table_column=Column(width=label, no_wrap=True)),
+            BarColumn(bar_width=20),
             TimeElapsedColumn(),
+            TextColumn(
+                "{task.fields[detail]}",
+                table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+            ),
             console=err,
             transient=True,
+            expand=True,
         )
-        self.overall = self.progress.add_task("[bold]movie[/bold]", total=total)
+        self.total = sum(self.weights.values()) or 1.0
+        self.steps = len(self.weights) - 1  # the assembly is not a step
         self.lines: dict[str, TaskID] = {}
+        self.done: dict[str, float] = {}  # step -> weight completed
+        self.finished = 0
+        self.started = time.monotonic()
+        self.overall = self.progress.add_task(
+            "[bold]movie[/bold]", total=self.total, detail=self._overall_detail(0)
+        )
         self.counts = {"cached": 0, "failed": 0, "skipped": 0}
 
     def __enter__(self) -> _ProgressView:
@@ -597,34 +620,73 @@ class _ProgressView:
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)
 
+    def _overall_detail(self, completed: float) -> str:
+        parts = [f"{self.finished}/{self.steps} steps"]
+        elapsed = time.monotonic() - self.started
+        if 0 < completed < self.total and elapsed > 2:
+            # the weights are this machine's estimated seconds: what is left of them, slowed
+            # down (never sped up) by how far behind the estimate the run is so far
+            behind = min(3.0, max(1.0, elapsed / completed))
+            parts.append(f"ETA {_short_duration((self.total - completed) * behind)}")
+        return " · ".join(parts)
+
+    def _advance(self, step: str, fraction: float) -> None:
+        weight = self.weights.get(step, 0.0)
+        self.done[step] = max(self.done.get(step, 0.0), weight * min(1.0, max(0.0, fraction)))
+        completed = sum(self.done.values())
+        self.progress.update(
+            self.overall, completed=completed, detail=self._overall_detail(completed)
+        )
+
     def __call__(self, event: CallbackEvent) -> None:
         step = event.step_id or "?"
         message = event.message or ""
         if message == "running" and step not in self.lines:
-            self.lines[step] = self.progress.add_task(f"  {_safe(step)}", total=1)
+            label = "assembling" if step == "assemble" else _safe(step)
+            self.lines[step] = self.progress.add_task(f"  {label}", total=1, detail="")
         elif message in ("succeeded", "cached", "failed", "skipped"):
             if message in self.counts:
                 self.counts[message] += 1
             task = self.lines.pop(step, None)
             if task is not None:
                 self.progress.remove_task(task)
-            self.progress.advance(self.overall)
+            if step != "assemble":
+                self.finished += 1
+            self._advance(step, 1.0)
             if message in ("failed", "skipped"):
                 self.progress.console.print(f"[red]{message}:[/red] {_safe(step)}")
-        elif event.chunk_index is not None and step in self.lines:
-            eta = f", ETA {event.eta_s:.0f} s" if event.eta_s is not None else ""
+        elif step in self.lines and (event.chunk_index is not None or step == "assemble"):
+            eta = f" · ETA {_short_duration(event.eta_s)}" if event.eta_s else ""
             self.progress.update(
                 self.lines[step],
                 completed=event.progress,
-                description=f"  {_safe(step)}: {_safe(message)}{eta}",
+                detail=f"{event.progress:.0%}{eta} · {_safe(message)}",
             )
-        elif step == "assemble" and step in self.lines:
-            fraction = event.progress
-            self.progress.update(
-                self.lines[step],
-                completed=fraction,
-                description=f"  assemble: {_safe(message)}",
-            )
+            self._advance(step, event.progress)
+
+
+def _short_duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _progress_weights(plan: MoviePlan | dict, profile: str | None) -> dict[str, float]:
+    """Seconds each step and the assembly should take here (1 each when unknown)."""
+    try:
+        from sparkle_motion import estimates
+        from sparkle_motion.config import get_settings
+        from sparkle_motion.db.store import get_store
+        from sparkle_motion.validation import build_plan
+
+        movie = plan if not isinstance(plan, dict) else build_plan(plan)
+        rates = estimates.load_rates(get_store(), profile or get_settings().profile)
+        timed = estimates.estimate_plan(movie, rates)
+        weights = {sid: s * rates.overlap for sid, s in timed.steps.items()}
+        weights["assemble"] = timed.assembly_s
+        return {k: max(v, 0.01) for k, v in weights.items()}
+    except Exception:  # a plan the estimator cannot read: every part counts the same
+        steps = plan["steps"] if isinstance(plan, dict) else [s.id for s in plan.steps]
+        ids = [s["id"] if isinstance(s, dict) else s for s in steps]
+        return dict.fromkeys([*ids, "assemble"], 1.0)
 
 
 def _slug(text: str) -> str:
@@ -817,7 +879,7 @@ def run(
         from sparkle_motion.production_agent import new_run_id
 
         run_id = new_run_id()
-        with _CtrlC(run_id), _ProgressView(total=len(plan.steps) + 1) as view, _debug_env():
+        with _CtrlC(run_id), _ProgressView(plan, profile) as view, _debug_env():
             result = run_plan(
                 planned,
                 base_dir=None if is_file or music is None else plan_file.parent,
@@ -864,8 +926,8 @@ def resume(
 
         movie = _check_output(output)
         row = run_status(run_id)
-        total = len(_saved_plan(row)["steps"]) + 1
-        with _CtrlC(run_id), _ProgressView(total=total) as view, _debug_env():
+        view = _ProgressView(_saved_plan(row), row.get("profile"))
+        with _CtrlC(run_id), view, _debug_env():
             result = resume_run(run_id, on_progress=view, output=movie)
         _finish(result)
 
@@ -1133,7 +1195,10 @@ def schema(
 
 # ------------------------------------------------------------------------------ help text
 
-_METAVARS = {"output": "FILE", "provider": "TOOL=PROFILE", "model": "MODEL", "profile": "NAME"}
+_METAVARS = {
+    "output": "FILE", "music": "FILE", "provider": "TOOL=PROFILE", "model": "MODEL",
+    "profile": "NAME",
+}  # fmt: skip
 
 
 def _reflow(doc: str | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -408,3 +409,50 @@ def test_status_keeps_run_ids_whole_and_each_run_on_one_line(tmp_path: Path) -> 
     assert detail.stdout.startswith(f"run {ids[0]} · failed")
     assert f"img3: {long_error.strip()}" in " ".join(detail.stderr.split())
     assert f"sparkle-motion resume {ids[0]}" in detail.stdout
+
+
+def test_the_live_view_weights_the_assembly_and_shows_progress_not_hashes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from sparkle_motion import cli as cli_module
+    from sparkle_motion.script_agent import generate_plan
+    from sparkle_motion.types import CallbackEvent
+
+    plan = generate_plan("a lighthouse keeper befriends a whale")
+    screen = StringIO()
+    monkeypatch.setattr(cli_module, "err", Console(file=screen, force_terminal=True, width=80))
+    view = cli_module._ProgressView(plan, "preview")
+
+    def event(step: str, message: str, progress: float = 0.0, **more: object) -> None:
+        view(CallbackEvent(step_id=step, message=message, progress=progress, **more))
+
+    def overall() -> float:
+        task = view.progress.tasks[0]
+        return task.completed / task.total
+
+    with view:
+        video = next(s.id for s in plan.steps if s.type == "video")
+        event(video, "running")
+        event(video, "chunk 2/3", 0.5, chunk_index=1, eta_s=12.0)
+        row = view.progress.tasks[-1]
+        assert row.fields["detail"] == "50% · ETA 12 s · chunk 2/3"
+        assert 0 < overall() < 0.2, "half a video step moves the bar a little"
+        for step in plan.steps:
+            event(step.id, "running")
+            event(step.id, "succeeded", 1.0)
+        after_steps = overall()
+        assert 0.2 < after_steps < 0.9, "the assembly is a real share of the work"
+        assert view.progress.tasks[0].fields["detail"].startswith(f"{len(plan.steps)}/")
+        event("assemble", "running")
+        event("assemble", "segments 6/11 ready", 0.5)
+        assert after_steps < overall() < 1
+        row = view.progress.tasks[-1]
+        assert "assembling" in row.description and "segments 6/11 ready" in row.fields["detail"]
+        event("assemble", "succeeded", 1.0)
+        assert overall() == pytest.approx(1.0)
+    shown = screen.getvalue()
+    assert not re.search(r" 0/1\b", shown) and "attempts" not in shown

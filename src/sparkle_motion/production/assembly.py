@@ -83,6 +83,9 @@ def assembly_key(
     return "assemble:" + cache.cache_key(payload, ASSEMBLER_VERSION, {})
 
 
+_ENCODE_SHARE = 0.92  # of the assembly's progress; the movie's QA check is the rest
+
+
 class Assembly:
     """Assembles one run's movie and checks it, through the cache."""
 
@@ -107,7 +110,8 @@ class Assembly:
         opts = self.plan.assemble_opts
         work = self.run_dir / "tmp" / "assemble"  # a dead run's resume removes what is left
         return assemble_clips(
-            self.plan, clips, audio, out, opts, on_progress=self.progress, work_dir=work,
+            self.plan, clips, audio, out, opts, work_dir=work,
+            on_progress=lambda f, m: self.progress(f * _ENCODE_SHARE, m),
             keep_failed_work=os.environ.get("SPARKLE_DEBUG") == "1",  # --debug sets it
         )  # fmt: skip
 
@@ -155,6 +159,7 @@ class Assembly:
         from sparkle_motion.types import QAReport
 
         provider = self.providers.get("qa_qwen2vl", "fixture")
+        self.progress(_ENCODE_SHARE, "checking the movie (QA)")
 
         def compute() -> list[ArtifactRef]:
             scenes = movie.metadata.get("scenes") or []

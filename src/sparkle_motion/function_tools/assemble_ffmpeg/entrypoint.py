@@ -539,10 +539,10 @@ def assemble_clips(
     unique = list(dict.fromkeys(keys))
     total_work = len(unique) + 2
     done = 0
-    for key in unique:
-        if cached[key]:
-            done += 1
-            progress(done / total_work, f"segment {key[:12]}: cached")
+    reused = sum(1 for key in unique if cached[key])
+    if reused:
+        done = reused
+        progress(done / total_work, f"segments {done}/{len(unique)} ready ({reused} cached)")
 
     with _work_folder(scratch, keep_failed_work, run) as work:
         # The soundtrack does not depend on the pictures: mix and normalise it while the
@@ -559,15 +559,14 @@ def assemble_clips(
             try:
                 for fut in as_completed(futures):
                     fut.result()
-                    seg = futures[fut]
                     done += 1
-                    progress(done / total_work, f"{seg.kind} {seg.index}: encoded")
+                    progress(done / total_work, f"segments {done}/{len(unique)} ready")
                 sound = sound_future.result()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         done += 1
-        progress(done / total_work, "sound mixed and normalised")
+        progress(done / total_work, "audio mixed and levelled")
 
         srt_path = out_path.with_suffix(".srt") if opts.subtitles else None
         soft = srt_path is not None and bool(cues) and opts.soft_subtitles()
@@ -591,7 +590,7 @@ def assemble_clips(
         finally:
             tmp_out.unlink(missing_ok=True)
         done += 1
-        progress(done / total_work, "joined and muxed")
+        progress(done / total_work, "segments joined, audio and subtitles muxed")
 
     info = run.probe(exe, out_path)
     _check_movie(info, tl, want_subtitles=soft)
