@@ -567,6 +567,13 @@ def _finish(result: RunResult) -> None:
     out.print(
         f"[green]✓[/green] Movie: {_safe(path)} ({_safe(', '.join(details))}) · run {_safe(run_id)}"
     )
+    made = result.manifest or {}
+    if made.get("commercial_use") is False:  # the last line: easy to see, easy to grep
+        steps = ", ".join(made.get("not_for_commercial_use") or [])
+        out.print(
+            f"[yellow]warning:[/yellow] not for commercial use: research-only weights in "
+            f"{_safe(steps)} (see the .manifest.json beside the movie)"
+        )
 
 
 @app.command()
@@ -788,6 +795,30 @@ def status(
                 _safe(detail),
             )  # fmt: skip
         out.print(table)
+        _print_scorecard(run_id)
+
+
+def _print_scorecard(run_id: str) -> None:
+    """The run's QA scorecard (movie.qa.json): per shot its decision, attempts and faults."""
+    from rich.table import Table
+
+    from sparkle_motion.production import scorecard
+    from sparkle_motion.workspace import get_workspace
+
+    card = scorecard.read(get_workspace().run_dir(run_id))
+    if card is None:
+        out.print("QA scorecard: none yet (written with the movie)")
+        return
+    table = Table(title=f"QA scorecard ({_safe(card['qa_provider'])})", title_justify="left")
+    for column in ("shot", "type", "decision", "attempts", "seeds", "faults", "in movie"):
+        table.add_column(column)
+    for s in card["shots"]:
+        table.add_row(
+            _safe(s["step_id"]), _safe(s["type"]), _safe(s["decision"]), str(s["attempts"]),
+            _safe(", ".join(str(x) for x in s["seeds"])), _safe(", ".join(s["flags"]) or "-"),
+            "yes" if s["in_movie"] else "no",
+        )  # fmt: skip
+    out.print(table)
 
 
 @app.command()

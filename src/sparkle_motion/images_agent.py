@@ -120,6 +120,7 @@ class _Image:
     decision: Decision = "approve"
     category: str | None = None
     confidence: float = 0.0
+    flags: list[str] = field(default_factory=list)  # technical faults (black, flat, ...)
     qa_report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -305,11 +306,13 @@ def _inspect(batch: list[_Image], qa_provider: str) -> None:
         [img.data for img in batch], [QA_PROMPT], opts={"provider": qa_provider}
     )
     per_frame = {f.frame_index: f.scores for f in report.per_frame}
+    flags = {f.frame_index: list(f.flags) for f in report.per_frame}
     order = {"approve": 0, "escalate": 1, "reject": 2}
     worst: Decision = "approve"
     for i, img in enumerate(batch):
         img.category, img.confidence = _worst(per_frame.get(i, report.scores))
         img.decision = qa_decision(img.confidence)
+        img.flags = flags.get(i, [])
         if order[img.decision] > order[worst]:
             worst = img.decision
     audit = report.model_copy(update={"decision": worst}).model_dump(mode="json")
@@ -397,6 +400,7 @@ def _publish(images: list[_Image], dedupe: bool) -> list[ArtifactRef]:
                 "decision": img.decision,
                 "category": img.category,
                 "confidence": img.confidence,
+                "flags": img.flags,  # read by the QA loop (production/qa_loop.py)
             },
             "quarantined": img.decision == "escalate",
         }
