@@ -32,7 +32,7 @@ def step_entry(step: Any, refs: list[ArtifactRef], providers: dict[str, str]) ->
     licence = licences.licence_of(kind.tool, profile, meta)
     return {
         "step_id": step.id, "type": step.type, "tool": kind.tool, "profile": profile,
-        "provider": meta.get("provider") or kind.provider(providers),
+        "provider": meta.get("provider") or (f"{kind.tool}/{profile}" if kind.tool else "handler"),
         "model_id": meta.get("model_id") or meta.get("model_checkpoint"),
         "weights_revision": _revision(meta), "licence": licence.name,
         "licence_source": licence.source, "commercial_use": licence.commercial_use,
