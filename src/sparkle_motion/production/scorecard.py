@@ -1,7 +1,8 @@
 """The movie's QA scorecard (``movie.qa.json``, beside the movie and in the run's folder).
 
 Per shot (every visual step): what QA decided, after how many attempts, with which seeds
-and scores, whether a reviewer has decided, and whether the shot is in the movie. It is
+and scores, whether a reviewer has decided, and whether the shot is in the movie
+(``in_movie``: not held back; a picture a clip animates is shown through that clip). It is
 built from what the QA loop (qa_loop.py) left on each step's final artifacts, so a cached
 re-run writes the same scorecard without inspecting anything. ``sparkle-motion status
 RUN_ID`` shows it.
