@@ -719,6 +719,13 @@ def _finish(result: RunResult) -> None:
     out.print(
         f"[green]✓[/green] Movie: {_safe(path)} ({_safe(', '.join(details))}) · run {_safe(run_id)}"
     )
+    made = result.manifest or {}
+    if made.get("commercial_use") is False:  # the last line: easy to see, easy to grep
+        steps = ", ".join(made.get("not_for_commercial_use") or [])
+        out.print(
+            f"[yellow]warning:[/yellow] not for commercial use: research-only weights in "
+            f"{_safe(steps)} (see the .manifest.json beside the movie)"
+        )
 
 
 @app.command()
@@ -1003,6 +1010,7 @@ def status(
         out.print(table, soft_wrap=False)  # tables fit the terminal
         for r in failures:
             err.print(f"[red]{_safe(r.step_id)}:[/red] {_safe(r.error_message)}")
+        _print_scorecard(run_id)
         if info["status"] in ("failed", "interrupted") and not info["live"]:
             out.print(f"Finish it with: sparkle-motion resume {_safe(run_id)}")
 
@@ -1030,6 +1038,32 @@ def _run_line(row: dict, title: str) -> str:
         n = int(found[1])
         summary = f"{_count(n, 'step')} failed ({found[3]})"
     return f"{summary} · {title}" if summary else title
+
+
+def _print_scorecard(run_id: str) -> None:
+    """The run's QA scorecard (movie.qa.json): per shot its decision, attempts and faults."""
+    from rich.table import Table
+
+    from sparkle_motion.production import scorecard
+    from sparkle_motion.workspace import get_workspace
+
+    card = scorecard.read(get_workspace().run_dir(run_id))
+    if card is None:
+        out.print("QA scorecard: none yet (written with the movie)")
+        return
+    table = Table(
+        title=f"QA scorecard ({_safe(card['qa_provider'])})", title_justify="left", box=None,
+        show_edge=False, pad_edge=False,
+    )  # fmt: skip
+    for column in ("shot", "type", "decision", "attempts", "seeds", "faults", "in movie"):
+        table.add_column(column)
+    for s in card["shots"]:
+        table.add_row(
+            _safe(s["step_id"]), _safe(s["type"]), _safe(s["decision"]), str(s["attempts"]),
+            _safe(", ".join(str(x) for x in s["seeds"])), _safe(", ".join(s["flags"]) or "-"),
+            "yes" if s["in_movie"] else "no",
+        )  # fmt: skip
+    out.print(table, soft_wrap=False)
 
 
 @app.command()

@@ -44,6 +44,16 @@ def _default_home() -> Path:
     return Path(platformdirs.user_data_dir("sparkle-motion", appauthor=False))
 
 
+class QASettings(BaseModel):
+    """The QA loop's knobs (``qa:`` in sparkle.yaml): how often a shot rejected for quality
+    is rendered again, per step and across a whole run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_regenerations: int = Field(2, ge=0, description="New renders of one rejected step.")
+    run_budget: int = Field(12, ge=0, description="New renders of rejected steps, whole run.")
+
+
 class Settings(BaseModel):
     """Every tunable the runtime reads. Build with :func:`get_settings`."""
 
@@ -85,6 +95,7 @@ class Settings(BaseModel):
         30.0, gt=0, description="A run owned on another host and silent this long is dead."
     )
     smoke: dict[str, bool] = Field(default_factory=dict, description="SMOKE_* flags.")
+    qa: QASettings = Field(default_factory=QASettings, description="The QA loop (qa_loop.py).")
 
     @property
     def effective_cpu_slots(self) -> int:

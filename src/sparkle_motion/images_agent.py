@@ -120,10 +120,17 @@ class _Image:
     decision: Decision = "approve"
     category: str | None = None
     confidence: float = 0.0
+    flags: list[str] = field(default_factory=list)  # technical faults (black, flat, ...)
     qa_report: dict[str, Any] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------- helpers
+
+
+def qa_opts(provider: str) -> dict[str, Any]:
+    """What a qa_qwen2vl call needs from us: the provider and where local weights live
+    (tools read no configuration)."""
+    return {"provider": provider, "models_root": str(get_settings().models_root)}
 
 
 def plan_batches(count: int, per_call: int) -> list[tuple[int, int]]:
@@ -302,14 +309,16 @@ def _render_batch(
 def _inspect(batch: list[_Image], qa_provider: str) -> None:
     """Post-render QA of one batch; sets each image's decision, raises on a reject."""
     report: QAReport = qa_entrypoint.inspect_frames(
-        [img.data for img in batch], [QA_PROMPT], opts={"provider": qa_provider}
+        [img.data for img in batch], [QA_PROMPT], opts=qa_opts(qa_provider)
     )
     per_frame = {f.frame_index: f.scores for f in report.per_frame}
+    flags = {f.frame_index: list(f.flags) for f in report.per_frame}
     order = {"approve": 0, "escalate": 1, "reject": 2}
     worst: Decision = "approve"
     for i, img in enumerate(batch):
         img.category, img.confidence = _worst(per_frame.get(i, report.scores))
         img.decision = qa_decision(img.confidence)
+        img.flags = flags.get(i, [])
         if order[img.decision] > order[worst]:
             worst = img.decision
     audit = report.model_copy(update={"decision": worst}).model_dump(mode="json")
@@ -397,6 +406,7 @@ def _publish(images: list[_Image], dedupe: bool) -> list[ArtifactRef]:
                 "decision": img.decision,
                 "category": img.category,
                 "confidence": img.confidence,
+                "flags": img.flags,  # read by the QA loop (production/qa_loop.py)
             },
             "quarantined": img.decision == "escalate",
         }

@@ -309,6 +309,7 @@ def test_escalate_quarantines_and_requests_review(monkeypatch: pytest.MonkeyPatc
         "decision": "escalate",
         "category": "violence_confidence",
         "confidence": 0.5,
+        "flags": [],  # the QA backend's technical faults, read by the QA loop
     }
     reviews = get_store().review_requests()
     assert len(reviews) == 1

@@ -22,16 +22,38 @@ ASSEMBLER_VERSION = "assemble_ffmpeg@6"
 Progress = Callable[[float, str], None]
 
 
+def held_steps(
+    plan: MoviePlan, outputs: dict[str, list[ArtifactRef]], approved: frozenset[str] | set[str]
+) -> set[str]:
+    """Steps held for human review: an output quarantined by QA and not approved by a
+    reviewer, or made from a held step's output (a clip of a held picture) and not itself
+    approved."""
+    deps = plan.dependencies()
+    held: set[str] = set()
+    for step_id in plan.topological_order():
+        refs = outputs.get(step_id) or []
+        if any(r.artifact_uri in approved for r in refs if r.metadata.get("quarantined")):
+            continue
+        own = any(r.metadata.get("quarantined") for r in refs)
+        if own or any(d in held for d in deps.get(step_id, [])):
+            held.add(step_id)
+    return held
+
+
 def assembly_inputs(
-    plan: MoviePlan, outputs: dict[str, list[ArtifactRef]]
+    plan: MoviePlan,
+    outputs: dict[str, list[ArtifactRef]],
+    approved: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[list[VisualInput], dict[str, Any], list[str]]:
     """(visuals, audio, warnings) for the assembler, from the steps' outputs in plan order.
 
-    An image held for human review (quarantined by QA) is left out, with a warning.
+    A picture or clip held for human review (quarantined by QA, or made from one) is left
+    out, with a warning, until a reviewer approves it (``approved``: artifact URIs).
     """
     clips: list[VisualInput] = []
     narration: list[NarrationInput] = []
     warnings: list[str] = []
+    held = held_steps(plan, outputs, approved)
     for step in plan.steps:
         refs = outputs.get(step.id) or []
         if not refs:
@@ -49,9 +71,10 @@ def assembly_inputs(
             continue
         if not ref.media_type.startswith(("image/", "video/")):
             continue
-        if meta.get("quarantined"):
+        if step.id in held:
             # waiting for a human (request_human_input): never shown until approved
-            warnings.append(f"{step.id}: image held for review, left out of the movie")
+            what = "image" if step.type == "image" else "clip"
+            warnings.append(f"{step.id}: {what} held for review, left out of the movie")
             continue
         clips.append(
             VisualInput(
@@ -65,10 +88,15 @@ def assembly_inputs(
 
 
 def assembly_key(
-    plan: MoviePlan, outputs: dict[str, list[ArtifactRef]], music: ArtifactRef | None = None
+    plan: MoviePlan,
+    outputs: dict[str, list[ArtifactRef]],
+    music: ArtifactRef | None = None,
+    reviews: dict[str, str] | None = None,
 ) -> str:
     """What the movie depends on: the steps as planned, the movie's options, the bytes
-    of every step output (and of the music), and the assembler (ffmpeg) version."""
+    of every step output (and of the music), the assembler (ffmpeg) version, and the
+    reviewers' decisions on held outputs (``reviews``: uri -> status; approving one puts it
+    into the movie)."""
     from sparkle_motion.utils.ffmpeg import ffmpeg_version
 
     by_step = {sid: [r.sha256 for r in refs] for sid, refs in sorted(outputs.items())}
@@ -80,6 +108,8 @@ def assembly_key(
     }
     if music is not None:
         payload["music"] = music.sha256
+    if reviews:  # only when something is held: the key of a movie without holds stays
+        payload["reviews"] = dict(sorted(reviews.items()))
     return "assemble:" + cache.cache_key(payload, ASSEMBLER_VERSION, {})
 
 
@@ -101,6 +131,8 @@ class Assembly:
         self.progress: Progress = lambda fraction, message: None
         self.logs_uri: str | None = None  # what the assembly's ffmpeg commands printed
         self.music: ArtifactRef | None = None  # the plan's music bed, once imported
+        self.reviews: dict[str, str] = {}  # held output uri -> its review's status
+        self.in_movie: set[str] = set()  # the steps whose output the movie shows
 
     def _assemble_movie(self, clips: list[VisualInput], audio: dict[str, Any]) -> ArtifactRef:
         """The assemble_ffmpeg FunctionTool over the steps' outputs."""
@@ -119,16 +151,20 @@ class Assembly:
         self, outputs: dict[str, list[ArtifactRef]]
     ) -> tuple[ArtifactRef, ArtifactRef | None, str, bool]:
         """(movie, subtitles, cache key, cache hit)."""
-        key = assembly_key(self.plan, outputs, self.music)
+        from sparkle_motion.production import qa_loop
+
+        held = [uri for refs in outputs.values() for uri in qa_loop.held(refs)]
+        self.reviews = qa_loop.review_states(self.store, held)
+        approved = {u for u, state in self.reviews.items() if state == "approved"}
+        states = {u: self.reviews.get(u, "pending") for u in held}
+        key = assembly_key(self.plan, outputs, self.music, states)
+        clips, audio, warnings = assembly_inputs(self.plan, outputs, approved)
+        if self.music is not None:
+            audio |= {"music": self.music.artifact_uri, "music_media_type": self.music.media_type}
+        self.warnings += warnings
+        self.in_movie = {c.step_id for c in clips}
 
         def compute() -> list[ArtifactRef]:
-            clips, audio, warnings = assembly_inputs(self.plan, outputs)
-            if self.music is not None:
-                audio |= {
-                    "music": self.music.artifact_uri,
-                    "music_media_type": self.music.media_type,
-                }
-            self.warnings += warnings
             movie = self._assemble_movie(clips, audio)
             refs = [movie]
             srt_file = Path(movie.metadata.get("srt_path") or "")
@@ -192,3 +228,22 @@ class Assembly:
             return []
         report = QAReport.model_validate_json(refs[0].path.read_text(encoding="utf-8"))
         return qa.report_warnings(report, provider) if not report.ok else []
+
+    def companions(
+        self, movie: ArtifactRef, outputs: dict[str, list[ArtifactRef]], beside: Path | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The movie's QA scorecard and provenance manifest, written to the run's folder
+        and beside the copy at ``beside`` (``x.mp4`` -> ``x.qa.json``, ``x.manifest.json``)."""
+        from sparkle_motion.production import manifest, scorecard
+
+        qa_provider = self.providers.get("qa_qwen2vl", "fixture")
+        card = scorecard.build(
+            self.plan, outputs, self.reviews, self.in_movie, run_id=self.run_id,
+            qa_provider=qa_provider,
+        )  # fmt: skip
+        made = manifest.build(self.plan, outputs, self.providers, movie, self.run_id)
+        places = [(self.run_dir, "movie")] + ([(beside.parent, beside.stem)] if beside else [])
+        for folder, stem in places:
+            scorecard.write_json(folder / f"{stem}.qa.json", card)
+            scorecard.write_json(folder / f"{stem}.manifest.json", made)
+        return card, made

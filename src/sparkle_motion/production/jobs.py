@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from sparkle_motion.config import QASettings
+from sparkle_motion.production import qa_loop
 from sparkle_motion.production.steps import kind_of
 from sparkle_motion.run_context import run_context
 from sparkle_motion.types import ArtifactRef, CallbackEvent, Step
@@ -43,6 +45,7 @@ class StepJob:
     tenant_id: str = "local"
     attempt: int = 1
     hints: dict[str, Any] = field(default_factory=dict)  # e.g. {"shrink": 0.5} after an OOM
+    qa: dict[str, int] = field(default_factory=dict)  # the QA loop's limits (qa_loop.py)
 
     @property
     def step_id(self) -> str:
@@ -65,6 +68,14 @@ def run_job(job: StepJob, channel: Channel | None = None) -> list[ArtifactRef]:
             work_dir=str(work), hints=dict(job.hints), on_progress=forward,
         ):  # fmt: skip
             opts = dict(job.data.get("opts", {}))
-            return kind_of(job.step).call(job.step, opts, job.inputs, job.resolved)
+            kind = kind_of(job.step)
+            if kind.tool is None or job.step.type not in qa_loop.VISUAL_TYPES:
+                return kind.call(job.step, opts, job.inputs, job.resolved)
+            return qa_loop.render_checked(
+                job.step.type, str(getattr(job.step, "prompt", "") or ""), opts, job.inputs,
+                lambda o: kind.call(job.step, o, job.inputs, job.resolved),
+                qa_provider=job.providers.get("qa_qwen2vl", "fixture"),
+                run_dir=job.run_dir, **(job.qa or QASettings().model_dump()),
+            )  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -22,12 +22,13 @@ from sparkle_motion.config import Settings
 from sparkle_motion.db.store import get_store
 from sparkle_motion.errors import ModelOOMError, RunInterrupted
 from sparkle_motion.executors import Executor, make_executor
-from sparkle_motion.production import dialogue, runs
+from sparkle_motion.production import dialogue, qa_loop, runs
 from sparkle_motion.production.assembly import Assembly
 from sparkle_motion.production.jobs import StepJob
 from sparkle_motion.production.scheduler import RetryPolicy, Scheduler
 from sparkle_motion.production.steps import Frame, effective_data, kind_of
 from sparkle_motion.progress import ProgressCallback, emit_progress
+from sparkle_motion.providers import provider_version
 from sparkle_motion.run_context import current_run_context, run_context
 from sparkle_motion.types import (
     ArtifactRef,
@@ -58,7 +59,7 @@ MEDIA_TYPES = {
 _RECORD_META = (
     "seed", "provider", "simulated", "duration_s", "fps", "num_frames",
     "chunk_length_frames", "sample_rate", "watermarked", "selection", "num_chunks",
-    "cpu_fallback", "line_artifacts",
+    "cpu_fallback", "line_artifacts", "regenerations", "qa_loop", "quarantined",
 )  # fmt: skip
 _DONE = ("succeeded", "failed", "skipped")
 
@@ -76,6 +77,8 @@ class RunResult(BaseModel):
     output_path: str | None = None
     duration_s: float = 0.0
     warnings: list[str] = Field(default_factory=list)
+    scorecard: dict[str, Any] | None = None  # movie.qa.json
+    manifest: dict[str, Any] | None = None  # movie.manifest.json
 
 
 def settings_executor(settings: Settings) -> Executor:
@@ -222,23 +225,50 @@ class Runner:
         hashes: dict[str, list[str]] = {}
         for field, ref in inputs.items():
             hashes.setdefault(field.split("[")[0], []).append(ref.sha256 or ref.artifact_uri)
-        key = cache.cache_key(data, provider, hashes)
+        key, qa_key = cache.cache_key(data, provider, hashes), self._qa_key(step)
+        if qa_key is not None:  # a visual step: QA decides what it outputs
+            key = cache.cache_key({**data, "qa": qa_key}, provider, hashes)
         for line in resolved.get("lines", []):  # a dialogue: each line cached on its own
             line["key"] = dialogue.line_key(line, provider, inputs)
             hit = cache.lookup(self.store, line["key"])
             line["cached"] = hit[0].model_dump(mode="json") if hit else None
+
+        def lookup(key: str) -> list[ArtifactRef] | None:
+            return cache.lookup(
+                self.store, key,
+                lambda why: self.warnings.append(f"{step_id}: {why}; rendered again"),
+            )  # fmt: skip
+
+        hit = lookup(key)
+        rejected: list[str] = []
+        while qa_key is not None and hit is not None and len(rejected) < 100:
+            # a reviewer rejected the held output: render again with a new seed (its key
+            # names the rejected outputs, so approving or rejecting is part of the key)
+            states = qa_loop.review_states(self.store, qa_loop.held(hit))
+            bad = [uri for uri, state in states.items() if state == "rejected"]
+            if not bad:
+                break
+            rejected += bad
+            opts = data["opts"]
+            data = {**data, "opts": {**opts, "seed": qa_loop.rejected_seed(hit, opts["seed"])}}
+            payload = {**data, "qa": qa_key, "review_rejected": rejected}
+            key = cache.cache_key(payload, provider, hashes)
+            hit = lookup(key)
         job = StepJob(
             step=step, data=data, resolved=resolved, inputs=inputs, cache_key=key,
             provider=provider, plan_id=self.plan.id, run_id=self.run_id,
             run_dir=str(self.run_dir), providers=dict(self.providers),
-            tenant_id=current_run_context().tenant_id,
+            tenant_id=current_run_context().tenant_id, qa=self.settings.qa.model_dump(),
         )  # fmt: skip
-        hit = cache.lookup(
-            self.store, key, lambda why: self.warnings.append(f"{step_id}: {why}; rendered again")
-        )
         if hit is not None:
             self._record(step_id, step.type, start_time=_now())
         return job, hit
+
+    def _qa_key(self, step: Step) -> str | None:
+        """The QA backend that checks a visual step's output (part of its cache key)."""
+        if step.type not in qa_loop.VISUAL_TYPES or kind_of(step).tool is None:
+            return None
+        return provider_version("qa_qwen2vl", self.providers.get("qa_qwen2vl", "fixture"))
 
     def started(self, job: StepJob) -> None:
         fields: dict[str, Any] = {"status": "running", "attempts": job.attempt}
@@ -386,6 +416,7 @@ class Runner:
         output_path = None
         summary = ""
         qa_warnings: list[str] = []
+        scorecard = manifest = None
         try:
             with run_context(
                 plan_id=self.plan.id, run_id=self.run_id, providers=self.providers,
@@ -401,6 +432,7 @@ class Runner:
                     )
                 else:
                     movie, srt, qa_warnings = self._assemble()
+                    scorecard, manifest = self.assembly.companions(movie, self.outputs, self.output)
                     if self.output is not None:
                         runs.copy_atomic(movie.path, self.output)
                         if srt is not None:
@@ -434,6 +466,7 @@ class Runner:
             run_id=self.run_id, plan_id=self.plan.id, status=status, summary=summary,
             records=list(self.records.values()), artifacts=artifacts, movie=movie,
             output_path=output_path, duration_s=time.perf_counter() - started,
+            scorecard=scorecard, manifest=manifest,
             warnings=[
                 *self.validation.warnings, *self.warnings, *self.assembly.warnings,
                 *qa_warnings,
