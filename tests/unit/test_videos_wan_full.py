@@ -314,13 +314,15 @@ def test_provider_check_names_packages_and_weights(
     assert "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers" in text and "SPARKLE_MODELS_DIR" in text
 
     monkeypatch.setattr(providers, "_installed", lambda package: True)
-    with pytest.raises(MissingDependencyError) as err:
-        providers.check_backend("videos_wan", "full")
+    chosen, default = {"videos_wan": "full"}, {"videos_wan": [None]}  # a plan's default shots
+    with pytest.raises(MissingDependencyError) as err:  # the run's up-front check
+        providers.check_providers(chosen, default)
     assert "hf download Wan-AI/Wan2.1-I2V-14B-480P-Diffusers" in str(err.value)
     # weights under the models root (by their hub id's path) are enough
     (models_root / providers.WAN_DEFAULT_WEIGHTS).mkdir(parents=True)
     try:
         (models_root / providers.WAN_DEFAULT_WEIGHTS / "model_index.json").write_text("{}")
+        providers.check_providers(chosen, default)
         assert providers.check_backend("videos_wan", "full").endswith("videos_wan.full")
     finally:
         import shutil
