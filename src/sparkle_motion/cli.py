@@ -992,7 +992,7 @@ def status(
         records = info["records"]
         widest = max((len(r.step_id) for r in records), default=4)
         table.add_column("step", no_wrap=True, min_width=widest)
-        for column, width in (("type", 7), ("status", 9), ("tries", 5), ("time", 7)):
+        for column, width in (("type", 8), ("status", 9), ("tries", 5), ("time", 7)):
             table.add_column(column, no_wrap=True, min_width=width)
         table.add_column("output", no_wrap=True, overflow="ellipsis", ratio=1)
         failures = []
