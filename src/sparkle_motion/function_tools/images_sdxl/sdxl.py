@@ -58,6 +58,7 @@ from sparkle_motion.errors import (
 )
 from sparkle_motion.function_tools.images_sdxl.entrypoint import DEFAULT_PER_BATCH_TIMEOUT_S
 from sparkle_motion.utils import hf_hub
+from sparkle_motion.utils.heavy_imports import HEAVY_IMPORT_LOCK
 from sparkle_motion.validation import resolve_model_path
 
 PROVIDER_ID = "images_sdxl/sdxl"
@@ -110,6 +111,11 @@ _clock: Callable[[], float] = time.monotonic
 
 def _require() -> tuple[Any, Any]:
     """(torch, diffusers), or one clear MissingDependencyError line."""
+    with HEAVY_IMPORT_LOCK:  # the lazy modules' first use is not thread-safe
+        return _require_unlocked()
+
+
+def _require_unlocked() -> tuple[Any, Any]:
     try:
         import torch
     except ImportError:

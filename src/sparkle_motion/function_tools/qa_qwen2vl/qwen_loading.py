@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from sparkle_motion import gpu_utils
 from sparkle_motion.errors import ConfigError, MissingDependencyError
 from sparkle_motion.utils import hf_hub
+from sparkle_motion.utils.heavy_imports import HEAVY_IMPORT_LOCK
 from sparkle_motion.validation import resolve_model_path
 
 DEFAULT_MODEL = "Qwen/Qwen2-VL-7B-Instruct"
@@ -36,7 +36,7 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 # transformers' lazy module is not thread-safe on first use: two image steps of one run
 # asking for Qwen2VLForConditionalGeneration at once made one of them see no such class.
-_IMPORT_LOCK = threading.Lock()
+_IMPORT_LOCK = HEAVY_IMPORT_LOCK
 
 
 def require() -> tuple[Any, Any]:

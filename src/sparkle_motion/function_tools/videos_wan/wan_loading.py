@@ -18,6 +18,7 @@ from typing import Any
 from sparkle_motion import gpu_utils
 from sparkle_motion.errors import ConfigError, MissingDependencyError
 from sparkle_motion.utils import hf_hub
+from sparkle_motion.utils.heavy_imports import HEAVY_IMPORT_LOCK
 from sparkle_motion.validation import resolve_model_path
 
 INSTALL_HINT = 'pip install -e ".[full]"'
@@ -52,6 +53,11 @@ DEFAULT_SCHEDULER = "dpmpp_2m"  # the spec's swap (dpmsolver++)
 def require() -> tuple[Any, Any]:
     """(torch, diffusers) with the Wan pipelines importable, or one MissingDependencyError
     line naming the package and the install command."""
+    with HEAVY_IMPORT_LOCK:  # the lazy modules' first use is not thread-safe
+        return _require_unlocked()
+
+
+def _require_unlocked() -> tuple[Any, Any]:
     try:
         import torch
     except ImportError:
