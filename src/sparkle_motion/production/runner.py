@@ -38,6 +38,7 @@ from sparkle_motion.types import (
     step_ref_id,
 )
 from sparkle_motion.utils.backoff import backoff_from_settings
+from sparkle_motion.utils.media import AUDIO_TYPES
 from sparkle_motion.utils.run_command import kill_recorded_groups
 from sparkle_motion.validation import PlanValidation, resolve_plan_path
 from sparkle_motion.workspace import get_workspace
@@ -46,12 +47,7 @@ MEDIA_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
-    ".wav": "audio/wav",
-    ".mp3": "audio/mpeg",
-    ".m4a": "audio/mp4",
-    ".aac": "audio/mp4",
-    ".flac": "audio/flac",
-    ".ogg": "audio/ogg",
+    **AUDIO_TYPES,
     ".mp4": "video/mp4",
     ".mov": "video/quicktime",
 }

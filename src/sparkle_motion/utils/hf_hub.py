@@ -6,6 +6,8 @@ is not installed."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 
 def offline() -> bool:
@@ -55,3 +57,34 @@ def reachable(timeout_s: float = 3.0) -> bool:
         except (OSError, ValueError):
             _REACHABLE[endpoint] = False
     return _REACHABLE[endpoint]
+
+
+def resolve_weights(
+    value: str,
+    models_root: str | os.PathLike[str] | None,
+    marker: str,
+    missing_line: Callable[[str, Path | None], str],
+) -> str:
+    """``opts["model_id"]`` as the weights string model_context keys on: an absolute folder
+    under the models root (complete when it holds ``marker``), or a hub id (checked against
+    the local cache when offline). ``missing_line(ref, root)`` says what to get, in one line.
+
+    Raises:
+        MissingDependencyError: the weights are neither here nor to be had.
+    """
+    from sparkle_motion.errors import MissingDependencyError
+    from sparkle_motion.validation import resolve_model_path
+
+    root = Path(models_root) if models_root else None
+    ref: str | Path = value
+    if root is not None:
+        ref = resolve_model_path(value, root)
+    elif os.path.isabs(value):
+        ref = Path(value)
+    if isinstance(ref, Path):
+        if not (ref / marker).is_file():
+            raise MissingDependencyError(missing_line(str(ref), root), field="opts.model_id")
+        return str(ref)
+    if offline() and not cached(ref, marker):
+        raise MissingDependencyError(missing_line(ref, root), field="opts.model_id")
+    return ref

@@ -61,6 +61,7 @@ from sparkle_motion.types import (
 )
 from sparkle_motion.utils import fonts
 from sparkle_motion.utils.ffmpeg import MediaInfo, ffmpeg_exe, ffmpeg_version, probe
+from sparkle_motion.utils.media import AUDIO_TYPES
 from sparkle_motion.utils.run_command import SubprocessResult, run_command
 from sparkle_motion.utils.seal import SidecarSeals, seal_file, sha256_file, touch
 from sparkle_motion.workspace import get_workspace
@@ -128,14 +129,7 @@ def _narrations(audio_in: dict[str, Any] | None) -> list[NarrationInput]:
     return [n if isinstance(n, NarrationInput) else NarrationInput.model_validate(n) for n in items]
 
 
-MUSIC_TYPES = {
-    ".wav": "audio/wav",
-    ".mp3": "audio/mpeg",
-    ".m4a": "audio/mp4",
-    ".aac": "audio/mp4",
-    ".flac": "audio/flac",
-    ".ogg": "audio/ogg",
-}
+MUSIC_TYPES = AUDIO_TYPES  # every sound the assembler can mix under the voice
 
 
 def _music(audio_in: dict[str, Any] | None, roots: Sequence[Path]) -> commands.Music | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from sparkle_motion import gpu_utils
 from sparkle_motion.errors import ConfigError, MissingDependencyError
 from sparkle_motion.utils import hf_hub
 from sparkle_motion.utils.heavy_imports import HEAVY_IMPORT_LOCK
-from sparkle_motion.validation import resolve_model_path
 
 DEFAULT_MODEL = "Qwen/Qwen2-VL-7B-Instruct"
 INSTALL_HINT = 'pip install -e ".[full]"'
@@ -119,21 +117,7 @@ def resolve_weights(value: str | None, models_root: Path | str | None) -> str:
     under the models root, or a hub id (checked against the local cache when offline). The
     default id is looked for under the models root first."""
     value = value or DEFAULT_MODEL
-    root = Path(models_root) if models_root else None
-    ref: str | Path = value
-    if root is not None:
-        ref = resolve_model_path(value, root)
-    elif os.path.isabs(value):
-        ref = Path(value)
-    if isinstance(ref, Path):
-        if not (ref / "config.json").is_file():
-            raise MissingDependencyError(
-                missing_weights_line(str(ref), root), field="opts.model_id"
-            )
-        return str(ref)
-    if hf_hub.offline() and not hf_hub.cached(ref, "config.json"):
-        raise MissingDependencyError(missing_weights_line(ref, root), field="opts.model_id")
-    return ref
+    return hf_hub.resolve_weights(value, models_root, "config.json", missing_weights_line)
 
 
 # ---------------------------------------------------------------------------- loading

@@ -11,7 +11,6 @@ models root; anything missing is one line saying what to get and where to put it
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from sparkle_motion import gpu_utils
 from sparkle_motion.errors import ConfigError, MissingDependencyError
 from sparkle_motion.utils import hf_hub
 from sparkle_motion.utils.heavy_imports import HEAVY_IMPORT_LOCK
-from sparkle_motion.validation import resolve_model_path
 
 INSTALL_HINT = 'pip install -e ".[full]"'
 # The spec's model family, one checkpoint per mode (FLF2V weights need an end frame; T2V
@@ -113,21 +111,7 @@ def missing_weights_line(ref: str, root: Path | None) -> str:
 def resolve_weights(value: str, models_root: Path | str | None) -> str:
     """``opts["model_id"]`` as the weights string model_context keys on: an absolute folder
     under the models root, or a hub id (checked against the local cache when offline)."""
-    root = Path(models_root) if models_root else None
-    ref: str | Path = value
-    if root is not None:
-        ref = resolve_model_path(value, root)
-    elif os.path.isabs(value):
-        ref = Path(value)
-    if isinstance(ref, Path):
-        if not (ref / "model_index.json").is_file():
-            raise MissingDependencyError(
-                missing_weights_line(str(ref), root), field="opts.model_id"
-            )
-        return str(ref)
-    if hf_hub.offline() and not hf_hub.cached(ref):
-        raise MissingDependencyError(missing_weights_line(ref, root), field="opts.model_id")
-    return ref
+    return hf_hub.resolve_weights(value, models_root, "model_index.json", missing_weights_line)
 
 
 # ---------------------------------------------------------------------------- loading
