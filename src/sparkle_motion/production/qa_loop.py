@@ -23,7 +23,8 @@ Each output is checked for
   holds the clip for review: neither is re-rendered);
 - the prompt's subjects: on the preview profile from what the storyboard recorded drawing
   (``metadata["subjects"]``: a lead subject whose box lies in the frame); on the full profile
-  Qwen2-VL answers ``SUBJECTS_PROMPT`` (``subjects_shown_confidence`` in a frame's scores);
+  Qwen2-VL answers ``SUBJECTS_PROMPT`` as a fault, like its other categories
+  (``subjects_missing_confidence``; shown = 1 - missing);
 - technical faults: the QA backend's flags (black, flat, clipped, unreadable), and a clip
   whose first and last thumbnails match is frozen (full profile: two thumbnails).
 
