@@ -357,7 +357,8 @@ def test_the_full_profile_lists_what_is_missing_once_before_any_step(tmp_path: P
 
 
 @pytest.mark.parametrize(
-    "command", ["", "plan", "validate", "run", "resume", "status", "review", "voices", "schema"]
+    "command",
+    ["", "plan", "validate", "run", "resume", "status", "review", "voices", "models", "schema"],
 )
 def test_help_is_clean_at_80_columns(command: str) -> None:
     result = cli(*([command] if command else []), "--help", env={"COLUMNS": "80"})
