@@ -235,3 +235,79 @@ def test_a_stopping_run_cancels_its_running_tasks() -> None:
         future.result(timeout=60)
     assert "cancel" in type(caught.value).__name__.lower()
     assert executor.can_run(frozenset({"cpu"}))  # its slot came back
+
+
+# ------------------------------------------------------------------ model affinity
+
+
+def _count_load(request):  # type: ignore[no-untyped-def]
+    """A fake loader: one line per load (this process's pid) in the file named as weights."""
+    with open(request.weights, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    return object()
+
+
+class _FakeGpuStep:
+    """A GPU step of ``model_key`` that loads its model through the worker's model pool."""
+
+    def __init__(self, model_key: str, loads: str, die_marker: str | None = None) -> None:
+        self.model_key, self.loads, self.die_marker = model_key, loads, die_marker
+
+    def __call__(self) -> int:
+        from sparkle_motion.gpu_utils import model_context
+
+        if self.die_marker and not os.path.exists(self.die_marker):
+            Path(self.die_marker).write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        with model_context(self.model_key, weights=self.loads, loader=_count_load, device="cpu"):
+            return os.getpid()
+
+
+def _run_all(executor: RayExecutor, fns: list) -> list:
+    """Submit like the scheduler: as slots free up, in order; each one's result."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    resources = frozenset({"gpu", "image"})
+    todo, running, results = list(enumerate(fns)), {}, {}
+    while todo or running:
+        while todo and executor.can_run(resources):
+            i, fn = todo.pop(0)
+            running[executor.submit(fn, resources)] = i
+        done, _ = wait(list(running), timeout=120, return_when=FIRST_COMPLETED)
+        assert done, "no step finished in two minutes"
+        for fut in done:
+            results[running.pop(fut)] = fut.result()
+    return [results[i] for i in range(len(fns))]
+
+
+def test_ten_image_steps_on_two_gpus_load_the_model_at_most_twice(tmp_path: Path) -> None:
+    loads = tmp_path / "loads"
+    executor = RayExecutor(SLOTS)
+    try:
+        pids = _run_all(executor, [_FakeGpuStep("fake-sdxl-a", str(loads)) for _ in range(10)])
+    finally:
+        executor.shutdown()
+    loaded_in = loads.read_text().split()
+    assert 1 <= len(loaded_in) <= 2  # plain GPU tasks would load it in each fresh worker
+    assert len(set(loaded_in)) == len(loaded_in)  # once per GPU's actor
+    assert set(map(int, loaded_in)) == set(pids)  # where the steps ran, not in this process
+    assert os.getpid() not in pids
+
+
+def test_a_dead_gpu_actor_fails_its_step_and_the_retry_runs_elsewhere(tmp_path: Path) -> None:
+    loads, marker = tmp_path / "loads", tmp_path / "died"
+    executor = RayExecutor(SLOTS)
+    try:
+        first = executor.submit(
+            _FakeGpuStep("fake-sdxl-b", str(loads), str(marker)), frozenset({"gpu"})
+        )
+        with pytest.raises(StepWorkerLost):
+            first.result(timeout=120)
+        again = executor.submit(
+            _FakeGpuStep("fake-sdxl-b", str(loads), str(marker)), frozenset({"gpu"})
+        )
+        pid = again.result(timeout=120)
+    finally:
+        executor.shutdown()
+    assert pid != int(marker.read_text())  # a live actor ran the retry
+    assert loads.read_text().split() == [str(pid)]  # the dead actor never loaded it

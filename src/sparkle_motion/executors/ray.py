@@ -1,20 +1,23 @@
 """Step jobs as Ray tasks: one plan's steps spread over every machine of a Ray cluster.
 
 Ray is the engine, so nothing here schedules, queues or talks RPC by itself: each step job
-(production/jobs.py) becomes a Ray task asking for one GPU (steps that hold the ``gpu``
-slot) or one CPU, and its artifacts (or its error, pickled with every field) come back
-through the task's result. Progress events travel over a ``ray.util.queue.Queue`` that a
-pump thread here hands to the scheduler, as soon as they are put.
+(production/jobs.py) becomes a Ray task on one CPU, or, for steps that hold the ``gpu``
+slot, a call on the GPU actor that already holds its model (ray_actors.py); its artifacts
+(or its error, pickled with every field) come back through the call's result. Progress
+events travel over a ``ray.util.queue.Queue`` that a pump thread here hands to the
+scheduler, as soon as they are put.
 
-The scheduler still counts retries: Ray's own are off (``max_retries=0``), and a worker
-that dies mid-step (killed, out of memory, a lost node) fails the attempt with
+The scheduler still counts retries: Ray's own are off (``max_retries=0``; actors are not
+restarted), and a worker or actor that dies mid-step (killed, out of memory, a lost node)
+fails the attempt with
 :class:`~sparkle_motion.errors.StepWorkerLost`, which the scheduler retries like any
 transient error. Artifacts go through the shared workspace: every worker sees the driver's
 ``SPARKLE_*`` settings (so the same ``SPARKLE_HOME``) and its ``sparkle_motion`` source.
 
 The cluster is ``RAY_ADDRESS`` when set, else a local instance started for this process
 (CPUs and GPUs from the slots), started once and reused by every run of the process. Ray
-is an optional extra (``pip install -e ".[ray]"``) and is imported only here.
+is an optional extra (``pip install -e ".[ray]"``) and is imported only by the executor's
+modules (this one and ray_actors.py).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sparkle_motion.errors import MissingDependencyError, StepWorkerLost
+from sparkle_motion.executors.ray_actors import actor_pool
 from sparkle_motion.executors.slots import Slots
 
 _STOP = "__sparkle_channel_closed__"
@@ -97,6 +102,19 @@ class _QueueChannel:
         self.queue.put(message)  # returns once the queue holds it: before the step's result
 
 
+def model_of(fn: Any) -> str | None:
+    """The model a submitted step uses, for routing it to an actor that holds it: a step
+    job's step type and provider (``image:images_sdxl@...``), or ``fn.model_key``."""
+    key = getattr(fn, "model_key", None)
+    if key:
+        return str(key)
+    job = fn.args[0] if isinstance(fn, partial) and fn.args else None  # a StepJob
+    provider, step = getattr(job, "provider", None), getattr(job, "step", None)
+    if provider and step is not None:
+        return f"{step.type}:{provider}"
+    return None
+
+
 def _cause(exc: BaseException) -> BaseException:
     """What the step raised (a task error wraps it); a dead worker as a retryable error."""
     ray = _ray()
@@ -126,36 +144,39 @@ class RayExecutor:
         self.slots = self._slots.limits
         self.peak = self._slots.peak
         self._remote = ray.remote(max_retries=0)(_run_step)
-        self._running: dict[Any, Future] = {}  # ObjectRef -> its future, until it ends
+        self._running: dict[Any, tuple[Future, Any]] = {}  # ObjectRef -> (future, actor)
         self._lock = threading.Lock()
         self._queues: list[Any] = []
 
     def can_run(self, resources: frozenset[str]) -> bool:
         return self._slots.free(resources)
 
-    def _options(self, resources: frozenset[str]) -> dict[str, Any]:
-        if "gpu" in resources:
-            return {"num_gpus": 1, "num_cpus": 0}
-        return {"num_cpus": 1}
-
     def submit(self, fn: Callable[[], Any], resources: frozenset[str]) -> Future:
         self._slots.take(resources)
         env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)}
+        actor = None
+        release: Callable[[bool], None] = lambda died: None  # noqa: E731
         try:
-            ref = self._remote.options(**self._options(resources)).remote(fn, env)
+            if "gpu" in resources:  # on the GPU's actor, beside the models it holds
+                pool = actor_pool()
+                pool.ensure(self._ray, self.slots.get("gpu", 1))
+                ref, actor, release = pool.call(self._ray, fn, env, model_of(fn))
+            else:
+                ref = self._remote.options(num_cpus=1).remote(fn, env)
         except BaseException:
             self._slots.give_back(resources)
             raise
         future: Future = Future()
         future.set_running_or_notify_cancel()
         with self._lock:
-            self._running[ref] = future
+            self._running[ref] = (future, actor)
 
         def settle(done: Future) -> None:
             with self._lock:
                 self._running.pop(ref, None)
-            self._slots.give_back(resources)
             exc = done.exception()
+            release(isinstance(exc, self._ray.exceptions.RayActorError))
+            self._slots.give_back(resources)
             if exc is None:
                 future.set_result(done.result())
             else:
@@ -197,12 +218,14 @@ class RayExecutor:
         a running one by killing its worker. Ray itself stays up for the process's next run."""
         with self._lock:
             running = list(self._running.items())
-        for ref, future in running:
+        for ref, (future, actor) in running:
             if wait:
                 try:
                     future.result()
                 except BaseException:
                     pass
+            elif actor is not None:  # Ray cannot force-cancel an actor's call: stop the actor
+                actor_pool().kill(self._ray, actor)
             else:
                 try:
                     self._ray.cancel(ref, force=True)
