@@ -154,6 +154,39 @@ def test_a_killed_worker_is_retried_by_the_scheduler(tmp_path: Path) -> None:
     assert sha(tmp_path / "m.mp4") == result.movie.sha256  # type: ignore[union-attr]
 
 
+class _OtherWorkspace:
+    """Wraps a step job: after the step, its image is changed on the worker's side, as on a
+    node whose SPARKLE_HOME is not the shared one."""
+
+    def __init__(self, fn) -> None:  # type: ignore[no-untyped-def]
+        self.fn = fn
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        refs = self.fn()
+        if self.fn.args[0].step.type == "image":
+            with open(refs[0].path, "ab") as f:
+                f.write(b"not what was hashed")
+        return refs
+
+
+class OtherWorkspaceExecutor(RayExecutor):
+    def submit(self, fn, resources):  # type: ignore[no-untyped-def]
+        return super().submit(_OtherWorkspace(fn), resources)
+
+
+def test_artifacts_are_hash_checked_on_arrival(tmp_path: Path) -> None:
+    result = run_plan(
+        small_plan(), profile="fixture", sleep=lambda s: None,
+        executor=OtherWorkspaceExecutor(SLOTS),
+    )  # fmt: skip
+    records = {r.step_id: r for r in result.records}
+    assert result.status == "failed"
+    assert records["img0"].status == "failed" and records["img0"].error_type == "artifact_error"
+    assert "SPARKLE_HOME" in (records["img0"].error_message or "")
+    assert records["vid0"].status == "skipped"  # nothing used the damaged image
+    assert records["say0"].status == "succeeded"  # a step without images arrived intact
+
+
 def test_a_lost_worker_is_a_retryable_error() -> None:
     executor = RayExecutor(SLOTS)
     try:

@@ -3,9 +3,9 @@
 Ray is the engine, so nothing here schedules, queues or talks RPC by itself: each step job
 (production/jobs.py) becomes a Ray task on one CPU, or, for steps that hold the ``gpu``
 slot, a call on the GPU actor that already holds its model (ray_actors.py); its artifacts
-(or its error, pickled with every field) come back through the call's result. Progress
-events travel over a ``ray.util.queue.Queue`` that a pump thread here hands to the
-scheduler, as soon as they are put.
+(or its error, pickled with every field) come back through the call's result, and each
+file is hash-checked on arrival. Progress events travel over a ``ray.util.queue.Queue``
+that a pump thread here hands to the scheduler, as soon as they are put.
 
 The scheduler still counts retries: Ray's own are off (``max_retries=0``; actors are not
 restarted), and a worker or actor that dies mid-step (killed, out of memory, a lost node)
@@ -31,9 +31,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sparkle_motion.errors import MissingDependencyError, StepWorkerLost
+from sparkle_motion.errors import ArtifactError, MissingDependencyError, StepWorkerLost
 from sparkle_motion.executors.ray_actors import actor_pool
 from sparkle_motion.executors.slots import Slots
+from sparkle_motion.utils.seal import sha256_file
 
 _STOP = "__sparkle_channel_closed__"
 _ENV_PREFIXES = ("SPARKLE_", "SMOKE_")
@@ -115,6 +116,27 @@ def model_of(fn: Any) -> str | None:
     return None
 
 
+def check_arrival(result: Any) -> Any:
+    """A step's artifacts, as this process sees them in the workspace: each file there, with
+    the bytes the worker hashed (a node whose ``SPARKLE_HOME`` is not the shared one would
+    otherwise hand the assembly missing or other files)."""
+    for ref in result if isinstance(result, list) else []:
+        expected = getattr(ref, "sha256", None)
+        if not expected or not getattr(ref, "artifact_uri", "").startswith("file:"):
+            continue
+        try:
+            actual = sha256_file(ref.path)
+        except OSError:
+            actual = None
+        if actual != expected:
+            why = "missing" if actual is None else "damaged"
+            raise ArtifactError(
+                f"step {ref.step_id} wrote {ref.path.name} on a Ray worker, and it is {why} here",
+                hint="every node must see the same SPARKLE_HOME, on a shared file system",
+            )
+    return result
+
+
 def _cause(exc: BaseException) -> BaseException:
     """What the step raised (a task error wraps it); a dead worker as a retryable error."""
     ray = _ray()
@@ -178,7 +200,10 @@ class RayExecutor:
             release(isinstance(exc, self._ray.exceptions.RayActorError))
             self._slots.give_back(resources)
             if exc is None:
-                future.set_result(done.result())
+                try:
+                    future.set_result(check_arrival(done.result()))
+                except ArtifactError as bad:
+                    future.set_exception(bad)
             else:
                 future.set_exception(_cause(exc))
 
