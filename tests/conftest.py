@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 
 import pytest
@@ -77,13 +77,13 @@ def canned_llm() -> type[CannedLlm]:
 
 # ------------------------------------------------------------------------ executors
 
-EXECUTORS = ("local", "process")
+EXECUTORS = ("local", "process", "ray")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "executors(*names): run only over these executors (default: local and process)",
+        "executors(*names): run only over these executors (default: local, process and ray)",
     )
 
 
@@ -99,5 +99,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def executor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs in this test (and the CLI processes it starts) use this executor."""
+    if request.param == "ray":
+        monkeypatch.setenv("RAY_ADDRESS", request.getfixturevalue("ray_cluster"))
     monkeypatch.setenv("SPARKLE_EXECUTOR", request.param)
     return request.param
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """One local Ray instance for the whole session (2 CPUs, 2 fake GPUs); its address.
+
+    Runs in this process reuse it and the CLI processes a test starts join it through
+    ``RAY_ADDRESS``, so the seconds Ray takes to start are paid once. Skipped where the
+    ``ray`` extra is not installed."""
+    ray = pytest.importorskip("ray")
+    from sparkle_motion.executors.ray import runtime_env
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
+            runtime_env=runtime_env(),
+        )  # fmt: skip
+    yield ray.get_runtime_context().gcs_address
+    if started:
+        ray.shutdown()

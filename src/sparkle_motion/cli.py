@@ -787,6 +787,13 @@ def run(
             "--subtitles", help="soft (a track, the default), burned (into the picture) or none."
         ),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="Where steps run: local (default), process, or ray (RAY_ADDRESS or a local Ray).",
+        ),
+    ] = None,
 ) -> None:
     """Make a movie from an idea or a plan file.
 
@@ -800,6 +807,7 @@ def run(
     An idea's plan is written beside the movie (movie.plan.yaml) for you to edit; running
     the idea again runs your edited plan, and --replan plans it afresh.
     """
+    _use_executor(executor)
     with _user_errors():
         import stat
 
@@ -926,8 +934,16 @@ def resume(
     output: Annotated[
         str | None, typer.Option("-o", "--output", help="Where to write the movie.")
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="Where steps run: local (default), process, or ray (RAY_ADDRESS or a local Ray).",
+        ),
+    ] = None,
 ) -> None:
     """Finish a run that was stopped or killed, redoing no finished step."""
+    _use_executor(executor)
     with _user_errors():
         from sparkle_motion.production_agent import resume_run, run_status
 
@@ -937,6 +953,14 @@ def resume(
         with _CtrlC(run_id), view, _debug_env():
             result = resume_run(run_id, on_progress=view, output=movie)
         _finish(result)
+
+
+def _use_executor(name: str | None) -> None:
+    """``--executor``: the same as SPARKLE_EXECUTOR, for this process and its settings."""
+    if name:
+        import os
+
+        os.environ["SPARKLE_EXECUTOR"] = name
 
 
 def _saved_plan(row: dict) -> dict:

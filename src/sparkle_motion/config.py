@@ -83,7 +83,8 @@ class Settings(BaseModel):
     gpu_slots: int = Field(1, ge=1, description="Steps that may use the GPU at once.")
     cpu_slots: int = Field(0, ge=0, description="CPU-bound steps at once; 0 = CPU count.")
     executor: str = Field(
-        "local", description="Where steps run: local (threads) or process (worker processes)."
+        "local",
+        description="Where steps run: local (threads), process (worker processes) or ray.",
     )
     step_queue_backlog_limit: int = Field(100, ge=1)
     retry_max_attempts: int = Field(3, ge=1)

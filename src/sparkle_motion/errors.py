@@ -336,6 +336,14 @@ class RunInterrupted(SparkleError):
         self.run_id = run_id
 
 
+class StepWorkerLost(SparkleError):
+    """The process or machine running a step went away mid-step (a killed Ray worker, a
+    lost node); another attempt, elsewhere, can finish it."""
+
+    code = "worker_lost"
+    retryable = True
+
+
 class RunStateError(SparkleError):
     """A run cannot be resumed: unknown, still alive, or already finished."""
 

@@ -17,10 +17,12 @@ from sparkle_motion.production_agent import execute_plan, run_plan
 from sparkle_motion.run_context import current_run_context
 from sparkle_motion.types import ArtifactRef, SimulationReport
 
-# Every run here goes over the local (threads) and the process executor, except where a
-# test's doubles record what they see in the test's own process, or no step runs at all.
+# Every run here goes over the local (threads), the process and the Ray executor, except
+# where a test's doubles record what they see in the test's own process, or no step runs at
+# all; doubles patched into step code reach forked workers but not Ray's (FORKED).
 pytestmark = pytest.mark.usefixtures("executor")
 IN_PROCESS = pytest.mark.executors("local")
+FORKED = pytest.mark.executors("local", "process")
 
 SPEC_PLAN = {
     "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
@@ -218,6 +220,7 @@ def test_retry_on_transient_error(monkeypatch: pytest.MonkeyPatch, no_assembly: 
     assert len(sleeps) == 1 and 0.8 <= sleeps[0] <= 1.2  # base 1 s +/- 20 %
 
 
+@FORKED
 def test_fatal_error_is_not_retried_and_skips_dependents(
     monkeypatch: pytest.MonkeyPatch, no_assembly: list
 ) -> None:
@@ -253,6 +256,7 @@ def test_oom_adaptive_retry(monkeypatch: pytest.MonkeyPatch, no_assembly: list) 
     assert get_store().memory_events(event_type="oom_retry")
 
 
+@FORKED
 def test_second_oom_fails(monkeypatch: pytest.MonkeyPatch, no_assembly: list) -> None:
     def always_oom(*a, **k):
         raise ModelOOMError("out of memory", model_key="sdxl")
@@ -263,6 +267,7 @@ def test_second_oom_fails(monkeypatch: pytest.MonkeyPatch, no_assembly: list) ->
     assert img.status == "failed" and img.attempts == 2 and img.error_type == "model_oom"
 
 
+@FORKED
 def test_a_video_oom_is_not_retried_by_the_step(
     monkeypatch: pytest.MonkeyPatch, no_assembly: list
 ) -> None:
@@ -277,6 +282,7 @@ def test_a_video_oom_is_not_retried_by_the_step(
     assert vid.status == "failed" and vid.attempts == 1 and vid.error_type == "model_oom"
 
 
+@FORKED
 def test_cache_hit_does_not_call_the_tool(
     monkeypatch: pytest.MonkeyPatch, no_assembly: list
 ) -> None:

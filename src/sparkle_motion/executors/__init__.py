@@ -4,8 +4,8 @@ channel for the jobs' progress events (``channel``).
 
 A job is picklable data plus a module-level function (production/jobs.py), so an engine
 that runs it elsewhere needs nothing else from the runner: :class:`LocalExecutor` runs jobs
-on threads, :class:`ProcessExecutor` in worker processes, and a Ray executor can run them
-on many machines.
+on threads, :class:`ProcessExecutor` in worker processes and :class:`RayExecutor` as Ray
+tasks on the machines of a cluster.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from sparkle_motion.errors import ConfigError
 
-EXECUTORS = ("local", "process")
+EXECUTORS = ("local", "process", "ray")
 
 
 class Executor(Protocol):
@@ -50,6 +50,10 @@ def make_executor(name: str, slots: dict[str, int]) -> Executor:
         from sparkle_motion.executors.process import ProcessExecutor
 
         return ProcessExecutor(slots)
+    if name == "ray":
+        from sparkle_motion.executors.ray import RayExecutor
+
+        return RayExecutor(slots)
     raise ConfigError(
         f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})",
         field="executor",
