@@ -436,7 +436,11 @@ def _render_estimate(plan: MoviePlan, profile: str, overrides: list[str] | None 
             f"the {profile} profile cannot run here ({_count(len(problems), 'provider')} "
             f"missing; `sparkle-motion run --profile {profile}` lists what to install)"
         )
-    timed = estimates.estimate_plan(plan, estimates.load_rates(get_store(), profile))
+    try:
+        rates = estimates.load_rates(get_store(), profile)
+    except Exception:  # an unreadable workspace: validating needs no store, so guess
+        rates = estimates.Rates.defaults(profile)
+    timed = estimates.estimate_plan(plan, rates)
     return (
         f"{estimates.say_duration(timed.total_s)} to render on the {profile} profile, "
         f"assembly included ({estimates.basis(timed)})"
