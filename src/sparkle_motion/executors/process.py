@@ -11,32 +11,20 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing.managers import SyncManager
 from typing import Any
 
+from sparkle_motion.executors.relay import QueueChannel, relayed
 from sparkle_motion.executors.slots import Slots
-
-_STOP = "__sparkle_channel_closed__"
 
 
 def _worker_init() -> None:
     """Ctrl-C in a terminal reaches the whole process group: the run (this process's parent)
     decides what stops, and terminates its workers; a worker must not die printing a trace."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class _QueueChannel:
-    """Picklable: a manager queue proxy travels to the worker and puts from there."""
-
-    def __init__(self, queue: Any) -> None:
-        self.queue = queue
-
-    def put(self, message: Any) -> None:
-        self.queue.put(message)
 
 
 class ProcessExecutor:
@@ -64,32 +52,13 @@ class ProcessExecutor:
         return future
 
     @contextmanager
-    def channel(self, handler: Callable[[Any], None]) -> Iterator[_QueueChannel]:
+    def channel(self, handler: Callable[[Any], None]) -> Iterator[QueueChannel]:
         if self._manager is None:
             self._manager = SyncManager(ctx=self._context)
             self._manager.start(initializer=_worker_init)
-        queue = self._manager.Queue()
-
-        def pump() -> None:
-            while True:
-                try:
-                    message = queue.get()
-                except (EOFError, OSError):  # the manager is gone: the run is stopping
-                    return
-                if isinstance(message, str) and message == _STOP:
-                    return
-                handler(message)
-
-        thread = threading.Thread(target=pump, name="sparkle-channel", daemon=True)
-        thread.start()
-        try:
-            yield _QueueChannel(queue)
-        finally:
-            try:
-                queue.put(_STOP)
-            except (EOFError, OSError):
-                pass
-            thread.join(timeout=10)
+        queue = self._manager.Queue()  # a manager proxy: gone once the manager stops
+        with relayed(queue, handler, gone=(EOFError, OSError), name="sparkle-channel") as ch:
+            yield ch
 
     def shutdown(self, wait: bool = True) -> None:
         """``wait=False`` is the run stopping (Ctrl-C, an error): its workers stop too."""

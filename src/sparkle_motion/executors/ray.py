@@ -33,10 +33,10 @@ from typing import Any
 
 from sparkle_motion.errors import ArtifactError, MissingDependencyError, StepWorkerLost
 from sparkle_motion.executors.ray_actors import actor_pool
+from sparkle_motion.executors.relay import QueueChannel, relayed
 from sparkle_motion.executors.slots import Slots
 from sparkle_motion.utils.seal import sha256_file
 
-_STOP = "__sparkle_channel_closed__"
 _ENV_PREFIXES = ("SPARKLE_", "SMOKE_")
 _INIT_LOCK = threading.Lock()
 
@@ -91,16 +91,6 @@ def _run_step(fn: Callable[[], Any], env: dict[str, str]) -> Any:
             del os.environ[name]
     os.environ.update(env)
     return fn()
-
-
-class _QueueChannel:
-    """Picklable: the queue's actor handle travels to the worker and puts from there."""
-
-    def __init__(self, queue: Any) -> None:
-        self.queue = queue
-
-    def put(self, message: Any) -> None:
-        self.queue.put(message)  # returns once the queue holds it: before the step's result
 
 
 def model_of(fn: Any) -> str | None:
@@ -211,32 +201,14 @@ class RayExecutor:
         return future
 
     @contextmanager
-    def channel(self, handler: Callable[[Any], None]) -> Iterator[_QueueChannel]:
+    def channel(self, handler: Callable[[Any], None]) -> Iterator[QueueChannel]:
         from ray.util.queue import Queue
 
         queue = Queue()
         self._queues.append(queue)
-
-        def pump() -> None:
-            while True:
-                try:
-                    message = queue.get()
-                except Exception:  # the queue's actor is gone: the run is stopping
-                    return
-                if isinstance(message, str) and message == _STOP:
-                    return
-                handler(message)
-
-        thread = threading.Thread(target=pump, name="sparkle-ray-channel", daemon=True)
-        thread.start()
-        try:
-            yield _QueueChannel(queue)
-        finally:
-            try:
-                queue.put(_STOP)
-            except Exception:
-                pass
-            thread.join(timeout=10)
+        # the queue's actor is gone once the run stops: any error means that
+        with relayed(queue, handler, gone=(Exception,), name="sparkle-ray-channel") as ch:
+            yield ch
 
     def shutdown(self, wait: bool = True) -> None:
         """``wait=False`` is the run stopping (Ctrl-C, an error): its tasks are cancelled,
