@@ -59,6 +59,19 @@ def reachable(timeout_s: float = 3.0) -> bool:
     return _REACHABLE[endpoint]
 
 
+def missing_weights_line(tool: str, what: str, folder: str, ref: str, root: Path | None) -> str:
+    """The one line saying where a backend's weights go: ``what`` names them ("Wan"),
+    ``folder`` describes a complete local copy ("diffusers folder (model_index.json, ...)")."""
+    where = (
+        f"under the models root {root} (SPARKLE_MODELS_DIR)" if root else "under SPARKLE_MODELS_DIR"
+    )
+    return (
+        f"{tool} (full): no {what} weights {ref!r}: run `hf download {ref}` (or unset "
+        f"HF_HUB_OFFLINE to fetch it by hub id), or put its {folder} {where} and name it in "
+        f"opts.model_id"
+    )
+
+
 def resolve_weights(
     value: str,
     models_root: str | os.PathLike[str] | None,

@@ -101,14 +101,12 @@ def torch_dtype(name: str | None, torch: Any, cuda: bool) -> Any:
 
 def missing_weights_line(ref: str, root: Path | None) -> str:
     """The one line saying where Qwen2-VL weights go."""
-    where = (
-        f"under the models root {root} (SPARKLE_MODELS_DIR)" if root else "under SPARKLE_MODELS_DIR"
-    )
-    return (
-        f"qa_qwen2vl (full): no Qwen2-VL weights {ref!r}: run `hf download {ref}` (or unset "
-        f"HF_HUB_OFFLINE to fetch it by hub id), or put its folder (config.json, "
-        f"*.safetensors, tokenizer files, preprocessor_config.json) {where} and name it in "
-        f"opts.model_id"
+    return hf_hub.missing_weights_line(
+        "qa_qwen2vl",
+        "Qwen2-VL",
+        "folder (config.json, *.safetensors, tokenizer files, preprocessor_config.json)",
+        ref,
+        root,
     )
 
 

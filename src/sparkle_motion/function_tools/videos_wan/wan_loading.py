@@ -97,14 +97,13 @@ def _dtype_key() -> str:
 
 def missing_weights_line(ref: str, root: Path | None) -> str:
     """The one line saying where Wan weights go."""
-    where = (
-        f"under the models root {root} (SPARKLE_MODELS_DIR)" if root else "under SPARKLE_MODELS_DIR"
-    )
-    return (
-        f"videos_wan (full): no Wan weights {ref!r}: run `hf download {ref}` (or unset "
-        f"HF_HUB_OFFLINE to fetch it by hub id), or put its diffusers folder (model_index.json, "
-        f"transformer/, vae/, text_encoder/, tokenizer/, image_encoder/) {where} and name it "
-        f"in opts.model_id"
+    return hf_hub.missing_weights_line(
+        "videos_wan",
+        "Wan",
+        "diffusers folder (model_index.json, transformer/, vae/, text_encoder/, tokenizer/,"
+        " image_encoder/)",
+        ref,
+        root,
     )
 
 
