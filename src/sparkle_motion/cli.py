@@ -732,6 +732,16 @@ def _finish(result: RunResult) -> None:
         )
 
 
+# where a run's steps run, on `run` and `resume` alike
+ExecutorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="Where steps run: local (default), process, or ray (RAY_ADDRESS or a local Ray).",
+    ),
+]
+
+
 @app.command()
 def run(
     target: Annotated[
@@ -791,13 +801,7 @@ def run(
             "--subtitles", help="soft (a track, the default), burned (into the picture) or none."
         ),
     ] = None,
-    executor: Annotated[
-        str | None,
-        typer.Option(
-            "--executor",
-            help="Where steps run: local (default), process, or ray (RAY_ADDRESS or a local Ray).",
-        ),
-    ] = None,
+    executor: ExecutorOption = None,
 ) -> None:
     """Make a movie from an idea or a plan file.
 
@@ -938,13 +942,7 @@ def resume(
     output: Annotated[
         str | None, typer.Option("-o", "--output", help="Where to write the movie.")
     ] = None,
-    executor: Annotated[
-        str | None,
-        typer.Option(
-            "--executor",
-            help="Where steps run: local (default), process, or ray (RAY_ADDRESS or a local Ray).",
-        ),
-    ] = None,
+    executor: ExecutorOption = None,
 ) -> None:
     """Finish a run that was stopped or killed, redoing no finished step."""
     _use_executor(executor)
