@@ -87,9 +87,10 @@ def test_a_server_killed_mid_run_loses_nothing(sparkle_home: Path) -> None:
         assert shown["status"] == "interrupted" and "resume" in shown["summary"]
         assert call(port, "POST", f"/runs/{run_id}/resume")["status"] == "queued"
         done = wait_for(
-            lambda: (r := call(port, "GET", f"/runs/{run_id}"))["status"]
-            in ("succeeded", "failed")
-            and r
+            lambda: (
+                (r := call(port, "GET", f"/runs/{run_id}"))["status"] in ("succeeded", "failed")
+                and r
+            )
         )
         assert done["status"] == "succeeded", done["summary"]
         hits = {s["step_id"]: s["cache_hit"] for s in done["steps"]}
