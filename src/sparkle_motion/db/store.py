@@ -239,6 +239,12 @@ class Store:
                 last = int(cur.lastrowid or 0)
         return last
 
+    def last_event_seq(self) -> int:
+        """The newest event's number across all runs (0 when there is none)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT MAX(seq) FROM run_events").fetchone()
+        return int(row[0] or 0)
+
     def run_events(
         self, run_id: str, after: int = 0, limit: int = 500, *, newest: bool = False
     ) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ from sparkle_motion.errors import (
     SparkleError,
 )
 from sparkle_motion.service import views
-from sparkle_motion.service.events import TERMINAL_RUN_STATES
+from sparkle_motion.service.events import TERMINAL_RUN_STATES, EventHub
 from sparkle_motion.service.pool import RunPool
 from sparkle_motion.service.schemas import ReviewDecision, RunRequest
 from sparkle_motion.utils.rate_limiter import TokenBucket
@@ -47,7 +47,7 @@ from sparkle_motion.workspace import Workspace, get_workspace
 
 STATIC = Path(__file__).parent / "static"
 TOKEN_ENV = "SPARKLE_API_TOKEN"
-_POLL_S = 0.25  # how often an event stream looks for new events
+_IDLE_S = 2.0  # how often an idle event stream checks that its client is still there
 
 
 class _Clients:
@@ -141,12 +141,16 @@ def create_app(
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
     clients = _Clients(settings.api_rate_per_min, settings.api_burst)
 
+    hub = EventHub(store)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool.start()
+        watcher = asyncio.create_task(hub.run())
         try:
             yield
         finally:
+            watcher.cancel()
             pool.stop()
 
     app = FastAPI(
@@ -301,6 +305,7 @@ def create_app(
         import json
 
         while True:
+            seen = hub.last
             batch = await asyncio.to_thread(store.run_events, run_id, after)
             for e in batch:
                 after = e["seq"]
@@ -318,7 +323,7 @@ def create_app(
                     return
                 if await request.is_disconnected():
                     return
-                await asyncio.sleep(_POLL_S)
+                await hub.wait(seen, _IDLE_S)
 
     @app.get("/runs/{run_id}/subtitles.vtt", tags=["runs"])
     def subtitles(run_id: str, client: Caller) -> PlainTextResponse:

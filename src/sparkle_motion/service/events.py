@@ -10,6 +10,7 @@ skipped) is kept in order, so a long encode's per-frame progress costs a few row
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -61,9 +62,15 @@ class EventRecorder:
 
     def flush(self) -> None:
         with self._lock:
-            batch, self._pending = list(self._pending.values()), {}
-        if batch:
-            self._store.add_run_events(self._run_id, [("progress", d) for d in batch])
+            taken, self._pending = self._pending, {}
+        if not taken:
+            return
+        try:
+            self._store.add_run_events(self._run_id, [("progress", d) for d in taken.values()])
+        except Exception:
+            with self._lock:  # put them back before anything newer for the same key
+                self._pending = {**taken, **self._pending}
+            raise
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
@@ -80,3 +87,40 @@ class EventRecorder:
         self._stop.set()
         self._thread.join(timeout=5)
         self.flush()
+
+
+class EventHub:
+    """Wakes a server's event streams when any run has a new event.
+
+    One poll of the newest sequence number serves every open stream (a page per run, a
+    load test's hundreds), so an idle stream costs nothing and a busy one reads its run's
+    events only when there are new ones."""
+
+    def __init__(self, store: Store, interval_s: float = 0.2) -> None:
+        self._store, self._interval = store, interval_s
+        self.last = 0
+        self._changed: asyncio.Event | None = None
+
+    async def run(self) -> None:
+        self._changed = asyncio.Event()
+        while True:
+            try:
+                seq = await asyncio.to_thread(self._store.last_event_seq)
+            except Exception:  # a busy database: the next poll tells
+                seq = self.last
+            if seq != self.last:
+                self.last = seq
+                self._changed.set()
+                self._changed = asyncio.Event()
+            await asyncio.sleep(self._interval)
+
+    async def wait(self, seen: int, timeout_s: float) -> None:
+        """Until an event newer than ``seen`` exists anywhere, or ``timeout_s`` passed."""
+        if self.last > seen or self._changed is None:
+            if self._changed is None:
+                await asyncio.sleep(self._interval)
+            return
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+        except TimeoutError:
+            pass
