@@ -1202,6 +1202,25 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_port(host: str, port: int) -> None:
+    """A port another program holds is one line, before anything starts."""
+    import socket
+
+    from sparkle_motion.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {_safe(host)}:{port}: {exc.strerror or exc}",
+                field="--port",
+                hint="another program uses it: pick another with --port",
+            ) from None
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -1231,6 +1250,7 @@ def serve(
                 field="--host",
                 hint=f"set {TOKEN_ENV} to a secret, or serve on 127.0.0.1",
             )
+        _check_port(host, port)
         import uvicorn
 
         api = create_app(workers=workers)

@@ -363,3 +363,18 @@ def test_a_restart_takes_up_the_queue_and_marks_dead_runs_interrupted() -> None:
 def test_srt_to_vtt() -> None:
     srt = "1\r\n00:00:01,250 --> 00:00:02,000\r\nHello, you.\r\n"
     assert views.srt_to_vtt(srt) == "WEBVTT\n\n1\n00:00:01.250 --> 00:00:02.000\nHello, you.\n"
+
+
+def test_serve_says_in_one_line_when_its_port_is_taken() -> None:
+    import socket
+
+    from sparkle_motion.cli import app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"127.0.0.1:{port}" in result.output and "--port" in result.output
+    assert "Traceback" not in result.output
