@@ -70,9 +70,8 @@ def offline_env(tmp_path: Path) -> dict[str, str]:
     site.mkdir()
     (site / "sitecustomize.py").write_text(OFFLINE)
     env = {k: v for k, v in os.environ.items() if not any(key in k for key in KEYS)}
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(site), str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")) if p
-    )
+    # ADK puts the package's parent folder first on sys.path itself (a clone needs no install)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
     env |= {"HOME": str(tmp_path / "home"), "SPARKLE_HOME": str(tmp_path / "sparkle")}
     return env
 
