@@ -11,6 +11,7 @@ same examples each time."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import schemathesis
@@ -26,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from sparkle_motion.config import get_settings
 from sparkle_motion.db.store import get_store
 from sparkle_motion.service.app import create_app
+from sparkle_motion.service.events import record_status
 from sparkle_motion.service.pool import RunPool
 from sparkle_motion.workspace import get_workspace
 
@@ -257,3 +259,48 @@ def test_429_is_a_typed_answer_too() -> None:
         codes = [api.post("/runs", json={"plan": small_plan(), "dry": True}) for _ in range(2)]
     assert [c.status_code for c in codes] == [200, 429]
     assert codes[1].json()["error"]["code"] == "rate_limited" and codes[1].headers["Retry-After"]
+
+
+class EndsLate:
+    """A launcher whose run's row says ``succeeded`` before its process has written its
+    last events (as a real child does: the runner records the end, then the events are
+    flushed); the process finishes when ``release`` is set."""
+
+    def __init__(self, store) -> None:
+        self.store, self.release, self.said = store, threading.Event(), threading.Event()
+
+    def __call__(self, run_id: str) -> EndsLate:
+        self.run_id = run_id
+        return self
+
+    def wait(self) -> int:
+        self.store.update_run(self.run_id, status="succeeded", summary="done")
+        self.said.set()
+        self.release.wait(30)
+        data = {"step_id": "assemble", "phase": "done", "progress": 1.0, "message": "succeeded"}
+        self.store.add_run_events(self.run_id, [("progress", data)])
+        record_status(self.store, self.run_id, "succeeded", "done")
+        return 0
+
+    def kill(self) -> None:
+        self.release.set()
+
+
+def test_a_stream_waits_for_the_last_events_of_a_run_that_just_ended() -> None:
+    """Found by bench/service_load.py: a stream that looked between the run's row saying
+    "succeeded" and its last events being written ended with a made-up status event and
+    missed the numbered ones."""
+    from fastapi.testclient import TestClient
+
+    settings = get_settings()
+    store = get_store(settings)
+    late = EndsLate(store)
+    pool = RunPool(store, settings, get_workspace(settings).ensure(), launcher=late)
+    with TestClient(create_app(settings, pool=pool)) as api:
+        run_id = api.post("/runs", json={"plan": small_plan()}).json()["id"]
+        assert late.said.wait(10) and api.get(f"/runs/{run_id}").json()["status"] == "succeeded"
+        threading.Timer(1.0, late.release.set).start()  # after the stream has looked
+        text = api.get(f"/runs/{run_id}/events").text
+    ids = [int(line[3:]) for line in text.splitlines() if line.startswith("id:")]
+    assert ids == [e["seq"] for e in store.run_events(run_id)]
+    assert '"message": "succeeded"' in text and text.count("event: status") == 2

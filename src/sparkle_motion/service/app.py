@@ -363,7 +363,12 @@ def create_app(
                     return
             if not batch:
                 row = await asyncio.to_thread(store.get_run, run_id)
-                if row is None or row["status"] in TERMINAL_RUN_STATES:
+                ended = row is None or row["status"] in TERMINAL_RUN_STATES
+                # a run's row says how it ended before its process has written its last
+                # events: wait for that process, then read once more
+                if ended and not pool.is_ours(run_id):
+                    if await asyncio.to_thread(store.run_events, run_id, after):
+                        continue
                     # ended before this stream asked (or its end event is older): say so
                     final = {"seq": after, "status": row["status"] if row else "failed",
                              "summary": (row or {}).get("summary") or ""}  # fmt: skip
