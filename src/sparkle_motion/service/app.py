@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -32,6 +33,7 @@ from sparkle_motion.config import Settings, get_settings
 from sparkle_motion.db.store import Store, get_store
 from sparkle_motion.errors import (
     AuthError,
+    ConfigError,
     NotFoundError,
     PlanSchemaError,
     RateLimitError,
@@ -48,6 +50,50 @@ from sparkle_motion.workspace import Workspace, get_workspace
 STATIC = Path(__file__).parent / "static"
 TOKEN_ENV = "SPARKLE_API_TOKEN"
 _IDLE_S = 2.0  # how often an idle event stream checks that its client is still there
+_DB_MAX = 2**63 - 1  # ids and sequence numbers are SQLite integers: larger ones are no one's
+DbId = Annotated[int, PathParam(ge=0, le=_DB_MAX)]
+
+
+_DRY_RESPONSE: dict[int | str, Any] = {
+    200: {"description": "dry: the plan, its steps and estimates; nothing is queued",
+          "content": {"application/json": {"schema": {"type": "object"}}}}
+}  # fmt: skip
+
+
+_SSE_EVENT = {  # one Server-Sent Event; ``data`` is the JSON of a progress or status record
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "event": {"enum": ["progress", "status"]},
+                   "data": {"type": "string", "contentMediaType": "application/json"}},
+    "required": ["event", "data"],
+}  # fmt: skip
+
+
+def _declared(media_type: str, what: str, schema: dict | None = None) -> dict[int | str, Any]:
+    """OpenAPI for a route that answers with something other than JSON."""
+    content = {media_type: {"schema": schema or {"type": "string"}}}
+    return {200: {"description": what, "content": content}}
+
+
+def _check_providers(overrides: dict[str, str] | None) -> None:
+    """A request's per-tool overrides name known tools and profiles (a 422 naming the
+    field, before anything is planned; the server's own config is not the caller's fault)."""
+    from sparkle_motion.providers import PROFILES, TOOLS
+
+    for tool, value in (overrides or {}).items():
+        if tool not in TOOLS or value not in PROFILES:
+            raise PlanSchemaError(
+                f"providers: {tool}={value} is not a known tool/profile",
+                field=f"providers.{tool}",
+                hint=f"tools: {', '.join(sorted(TOOLS))}; profiles: {', '.join(PROFILES)}",
+            )
+
+
+def _event_id(header: str) -> int:
+    """A ``Last-Event-ID`` header's sequence number (0, from the start, when it is none)."""
+    header = header.strip()
+    if not (header.isascii() and header.isdigit()) or int(header) > _DB_MAX:
+        return 0
+    return int(header)
 
 
 class _Clients:
@@ -219,17 +265,23 @@ def create_app(
             admit(run_id)
         return {"id": run_id, "status": "queued"}
 
-    @app.post("/runs", status_code=202, tags=["runs"])
+    @app.post("/runs", status_code=202, tags=["runs"], responses=_DRY_RESPONSE)
     def submit_run(request: RunRequest, client: Submitter) -> Any:
         """Submit an idea (planned first) or a plan; ``dry`` only validates and estimates."""
         from sparkle_motion.production_agent import execute_plan
         from sparkle_motion.validation import validate_plan
 
+        _check_providers(request.providers)
         source: Any = request.plan
         if request.idea is not None:
             from sparkle_motion.script_agent import generate_plan
 
-            source = generate_plan(request.idea, model=request.model, settings=settings)
+            try:
+                source = generate_plan(request.idea, model=request.model, settings=settings)
+            except ConfigError as exc:  # the caller's model name, not this server's config
+                if request.model is None:
+                    raise
+                raise PlanSchemaError(exc.message, field="model", hint=exc.hint) from None
         profile = request.profile or settings.profile
         validation = validate_plan(source, settings=settings, profile=profile)
         if request.dry:
@@ -286,19 +338,20 @@ def create_app(
         pool.requeue(run_id, len(views.saved_plan(row).get("steps") or []))
         return {"id": run_id, "status": "queued"}
 
-    @app.get("/runs/{run_id}/events", tags=["runs"])
+    @app.get("/runs/{run_id}/events", tags=["runs"], response_class=Response,
+             responses=_declared("text/event-stream", "the run's events", _SSE_EVENT))  # fmt: skip
     async def events(
         run_id: str,
         request: Request,
         client: Caller,
-        last_event_id: Annotated[int | None, Query(ge=0)] = None,
+        last_event_id: Annotated[int | None, Query(ge=0, le=_DB_MAX)] = None,
     ) -> Any:
         """Server-Sent Events: ``progress`` and ``status``; resumes after ``Last-Event-ID``."""
         from sse_starlette import EventSourceResponse
 
         run_row(run_id)
         header = request.headers.get("last-event-id", "")
-        after = int(header) if header.isdigit() else (last_event_id or 0)
+        after = _event_id(header) if header else (last_event_id or 0)
         return EventSourceResponse(_stream(request, run_id, after), ping=15)
 
     async def _stream(request: Request, run_id: str, after: int) -> AsyncIterator[dict]:
@@ -315,7 +368,12 @@ def create_app(
                     return
             if not batch:
                 row = await asyncio.to_thread(store.get_run, run_id)
-                if row is None or row["status"] in TERMINAL_RUN_STATES:
+                ended = row is None or row["status"] in TERMINAL_RUN_STATES
+                # a run's row says how it ended before its process has written its last
+                # events: wait for that process, then read once more
+                if ended and not pool.is_ours(run_id):
+                    if await asyncio.to_thread(store.run_events, run_id, after):
+                        continue
                     # ended before this stream asked (or its end event is older): say so
                     final = {"seq": after, "status": row["status"] if row else "failed",
                              "summary": (row or {}).get("summary") or ""}  # fmt: skip
@@ -325,7 +383,8 @@ def create_app(
                     return
                 await hub.wait(seen, _IDLE_S)
 
-    @app.get("/runs/{run_id}/subtitles.vtt", tags=["runs"])
+    @app.get("/runs/{run_id}/subtitles.vtt", tags=["runs"], response_class=Response,
+             responses=_declared("text/vtt", "WebVTT"))  # fmt: skip
     def subtitles(run_id: str, client: Caller) -> PlainTextResponse:
         """The movie's subtitles as WebVTT (what a browser's <track> reads)."""
         run_row(run_id)
@@ -337,8 +396,9 @@ def create_app(
 
     # --------------------------------------------------------------- artifacts
 
-    @app.get("/artifacts/{artifact_id}", tags=["artifacts"])
-    def artifact(artifact_id: int, client: Caller) -> FileResponse:
+    @app.get("/artifacts/{artifact_id}", tags=["artifacts"], response_class=Response,
+             responses=_declared("*/*", "the file, as its media type"))  # fmt: skip
+    def artifact(artifact_id: DbId, client: Caller) -> FileResponse:
         """An artifact's file; ``Range`` requests give 206, so a movie seeks."""
         found = views.artifact_file(store, ws, artifact_id)
         if found is None:
@@ -358,7 +418,7 @@ def create_app(
         return {"reviews": [views.review(store, r) for r in store.review_requests(**where)]}
 
     @app.post("/reviews/{review_id}", tags=["reviews"])
-    def decide(review_id: int, decision: ReviewDecision, client: Submitter) -> dict[str, Any]:
+    def decide(review_id: DbId, decision: ReviewDecision, client: Submitter) -> dict[str, Any]:
         """Approve (it joins the movie on the next resume or re-run) or reject (it renders
         again with a new seed), with a note."""
         found = store.review_requests(id=review_id)
