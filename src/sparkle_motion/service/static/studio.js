@@ -204,6 +204,7 @@ async function submitRun(event) {
   }
   const button = $("submit-btn");
   button.disabled = true;
+  button.textContent = body.idea ? "Planning…" : "Submitting…";
   try {
     const answer = await api("/runs", { method: "POST", json: body });
     toast(`Run ${answer.id} queued.`);
@@ -213,6 +214,7 @@ async function submitRun(event) {
     formError(e.sentence ? e.sentence() : String(e));
   } finally {
     button.disabled = false;
+    button.textContent = "Make movie";
   }
 }
 
@@ -270,12 +272,16 @@ async function openRun(id) {
     video.removeAttribute("src");
     video.replaceChildren();
     video.dataset.src = "";
+    $("run-title").textContent = "Loading…";
+    $("run-status").textContent = "";
+    $("run-id").textContent = "";
     history.replaceState(null, "", "#run=" + encodeURIComponent(id));
   }
   document.querySelectorAll(".run-item").forEach((b) => b.classList.toggle("active", b.dataset.runId === id));
   $("empty-state").hidden = true;
   $("run-panel").hidden = false;
-  await refreshRun();
+  await Promise.all([refreshRun(), state.plan && state.plan._run === id ? null : loadPlan(id)]);
+  renderShots();
   if (state.run && !TERMINAL.has(state.run.status)) follow(id);
 }
 
@@ -290,8 +296,42 @@ async function refreshRun() {
     return;
   }
   if (id !== state.runId) return;
-  state.run = run;
+  state.run = withAssembly(run);
   renderRun();
+}
+
+/* The assembly reports progress as step "assemble" but is not a plan step: show it as the
+ * last row, so the longest stage of a fixture or preview run is visible too. */
+function withAssembly(run) {
+  const steps = run.steps || [];
+  if (!steps.length || steps.some((s) => s.step_id === "assemble")) return run;
+  let status = "pending";
+  if (run.status === "succeeded") status = "succeeded";
+  else if (state.live.assemble) status = LIVE.has(run.status) ? "running" : run.status;
+  const assemble = {
+    step_id: "assemble", type: "assemble", scene: null, status, attempts: 0, duration_s: null,
+    cache_hit: false, error: null, text: null, prompt: null, artifact: null, synthetic: true,
+  };
+  return Object.assign({}, run, { steps: steps.concat([assemble]) });
+}
+
+async function loadPlan(id) {
+  try {
+    const body = await api(`/runs/${encodeURIComponent(id)}/plan`);
+    if (id === state.runId) state.plan = { _run: id, body };
+  } catch (e) {
+    /* the narration falls back to the run's own text */
+  }
+}
+
+/* A narration line's words: the run's text, or the plan's lines (a dialogue step). */
+function narrationText(step) {
+  if (step.text) return step.text;
+  const plan = state.plan && state.plan._run === state.runId ? state.plan.body : null;
+  const planStep = plan && (plan.steps || []).find((s) => s.id === step.step_id);
+  if (!planStep) return "";
+  if (planStep.text) return planStep.text;
+  return (planStep.lines || []).map((l) => l.text || "").join(" ");
 }
 
 function scheduleRefresh(delay = 600) {
@@ -347,9 +387,8 @@ function onProgress(ev) {
   if (!ev.step_id) return;
   state.live[ev.step_id] = { progress: ev.progress, message: ev.message, phase: ev.phase };
   const step = state.run && (state.run.steps || []).find((s) => s.step_id === ev.step_id);
-  if (step && step.status !== "running" && ev.progress < 1 && !TERMINAL.has(step.status)) {
-    step.status = "running";
-  }
+  if (step && step.status === "pending" && ev.progress < 1) step.status = "running";
+  if (step && step.synthetic && ev.progress >= 1) step.status = "succeeded";
   updateStepRow(ev.step_id);
   renderCurrent(ev);
   renderOverall();
@@ -432,10 +471,11 @@ function renderCurrent(ev) {
   const run = state.run;
   if (!run) return;
   if (run.status === "succeeded") {
-    const hits = (run.steps || []).filter((s) => s.cache_hit).length;
-    const total = (run.steps || []).length;
-    box.replaceChildren(el("strong", { text: "Done. " }),
-      `${total} steps, ${hits} from cache${run.summary ? " · " + run.summary : ""}.`);
+    const real = (run.steps || []).filter((s) => !s.synthetic);
+    const hits = real.filter((s) => s.cache_hit).length;
+    const total = real.length;
+    const length = run.movie && run.movie.duration_s ? `, a ${seconds(run.movie.duration_s)} movie` : "";
+    box.replaceChildren(el("strong", { text: "Done. " }), `${total} steps, ${hits} from cache${length}.`);
     return;
   }
   if (TERMINAL.has(run.status)) {
@@ -449,7 +489,7 @@ function renderCurrent(ev) {
     return;
   }
   const step = (run.steps || []).find((s) => s.step_id === current.step_id);
-  const kind = step ? STEP_WORDS[step.type] || step.type : "";
+  const kind = STEP_WORDS[step ? step.type : current.step_id] || (step ? step.type : "");
   const live = state.live[current.step_id];
   const words = live ? stageWords(step || { status: "running" }, live) : current.message || "";
   box.replaceChildren("Now: ", el("strong", { text: current.step_id }),
@@ -479,8 +519,10 @@ function renderRun() {
 
   const errorBox = $("run-error");
   if (run.error && run.status !== "succeeded") {
-    const where = run.error.step_id ? `Step ${run.error.step_id} failed` : "The run failed";
-    errorBox.replaceChildren(el("strong", { text: where }), el("span", { text: run.error.message || "" }));
+    let message = run.error.message || `The run ${run.status}.`;
+    if (run.error.step_id && !message.includes(run.error.step_id)) message = `${run.error.step_id}: ${message}`;
+    errorBox.replaceChildren(el("strong", { text: run.status === "failed" ? "The run failed" : `The run was ${run.status}` }),
+      el("span", { "data-testid": "run-error-message", text: message }));
     errorBox.hidden = false;
   } else {
     errorBox.hidden = true;
@@ -577,6 +619,7 @@ function shotPicture(group) {
 }
 
 function renderShots() {
+  if (!state.run) return;
   const box = $("shots");
   const groups = groupShots(state.run.steps || []);
   if (state.editing) {
@@ -598,7 +641,7 @@ function renderShots() {
 function narrationRow(step) {
   const canEdit = state.run && !LIVE.has(state.run.status);
   return el("div", { class: "line-row", "data-testid": "narration", "data-step-id": step.step_id },
-    el("p", { class: "line", "data-testid": "narration-text", text: step.text || "" }),
+    el("p", { class: "line", "data-testid": "narration-text", text: narrationText(step) }),
     el("button", {
       type: "button", class: "small", "data-testid": "edit-line", disabled: !canEdit,
       title: canEdit ? "Edit this line and re-run" : "Wait for the run to finish",
@@ -629,7 +672,7 @@ async function editLine(step, row) {
         el("textarea", { rows: 3, "data-testid": "line-input", "data-line": i, text: line.text || "" })));
     });
   } else {
-    fields.push(el("textarea", { rows: 3, "data-testid": "line-input", "data-line": "text", text: planStep.text || step.text || "" }));
+    fields.push(el("textarea", { rows: 3, "data-testid": "line-input", "data-line": "text", text: planStep.text || narrationText(step) }));
   }
   const box = el("div", { class: "edit-box", "data-testid": "edit-box", "data-step-id": step.step_id },
     fields,
