@@ -369,6 +369,8 @@ function follow(id) {
       if (data.status === "succeeded") toast("The movie is ready.");
     } else {
       scheduleRefresh(0);
+      loadHealth();
+      loadRuns();
     }
   });
   stream.onerror = () => {
@@ -449,7 +451,7 @@ function updateStepRow(stepId) {
   setBar(row.querySelector(".bar"), stepProgress(step, live), step.status);
   row.querySelector(".msg").textContent = stageWords(step, live);
   const right = [];
-  if (step.duration_s) right.push(seconds(step.duration_s));
+  if (step.duration_s && !step.cache_hit) right.push(seconds(step.duration_s));
   const rightBox = row.querySelector(".right");
   rightBox.replaceChildren(el("span", { class: `badge ${status}`, text: status }));
   if (right.length) rightBox.append(el("span", { class: "dur", text: " " + right.join(" ") }));
