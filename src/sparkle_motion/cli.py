@@ -1191,6 +1191,73 @@ def review(
         out.print(f"review request {request_id}: {'approved' if approve else 'rejected'}")
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port another program holds is one line, before anything starts."""
+    import socket
+
+    from sparkle_motion.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {_safe(host)}:{port}: {exc.strerror or exc}",
+                field="--port",
+                hint="another program uses it: pick another with --port",
+            ) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; another than loopback needs a token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Runs at once (each in a process of its own).", min=1)
+    ] = 1,
+) -> None:
+    """Serve the studio page and the HTTP API (OpenAPI at /docs).
+
+    Open http://127.0.0.1:8000 to type an idea, watch it being made, play it, edit a line
+    and re-run, and approve what QA held back. Runs survive a restart: a run the server was
+    making when it stopped is marked interrupted and its Resume button finishes it.
+
+    Set SPARKLE_API_TOKEN to require 'Authorization: Bearer <token>' on every API route;
+    listening beyond this machine (--host 0.0.0.0) needs it.
+    """
+    with _user_errors():
+        from sparkle_motion.errors import ConfigError
+        from sparkle_motion.service.app import TOKEN_ENV, create_app
+
+        if not _is_loopback(host) and not os.environ.get(TOKEN_ENV):
+            raise ConfigError(
+                f"--host {_safe(host)} would let other machines in without a token",
+                field="--host",
+                hint=f"set {TOKEN_ENV} to a secret, or serve on 127.0.0.1",
+            )
+        _check_port(host, port)
+        import uvicorn
+
+        api = create_app(workers=workers)
+        err.print(f"Sparkle Motion studio: http://{_safe(host)}:{port}  (Ctrl-C stops it)")
+        uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
 @app.command()
 def models(
     name: Annotated[

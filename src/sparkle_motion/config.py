@@ -35,6 +35,9 @@ _ENV_FIELDS = {
     "SPARKLE_GPU_SLOTS": "gpu_slots",
     "SPARKLE_CPU_SLOTS": "cpu_slots",
     "SPARKLE_EXECUTOR": "executor",
+    "SPARKLE_STEP_QUEUE_BACKLOG_LIMIT": "step_queue_backlog_limit",
+    "SPARKLE_API_RATE_PER_MIN": "api_rate_per_min",
+    "SPARKLE_API_BURST": "api_burst",
 }
 
 
@@ -87,6 +90,10 @@ class Settings(BaseModel):
         description="Where steps run: local (threads), process (worker processes) or ray.",
     )
     step_queue_backlog_limit: int = Field(100, ge=1)
+    api_rate_per_min: float = Field(
+        60.0, gt=0, description="The service's submissions per client per minute."
+    )
+    api_burst: int = Field(20, ge=1, description="The service's largest burst per client.")
     retry_max_attempts: int = Field(3, ge=1)
     retry_backoff_base_s: float = Field(1.0, ge=0)
     retry_backoff_multiplier: float = Field(2.0, ge=1)

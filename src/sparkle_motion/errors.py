@@ -116,6 +116,15 @@ class PlanResourceError(PlanError):
     exit_code = 6
 
 
+class BacklogFullError(PlanResourceError):
+    """The service's queue is full: the plan is fine, the moment is not. HTTP 503 with
+    ``Retry-After`` (``details['retry_after_s']``), unlike a plan over budget (422)."""
+
+    code = "backlog_full"
+    retryable = True
+    http_status = 503
+
+
 # ------------------------------------------------------------------- providers, runtime
 
 
@@ -159,6 +168,22 @@ class RateLimitError(SparkleError):
     code = "rate_limited"
     retryable = True
     http_status = 429
+
+
+class AuthError(SparkleError):
+    """The service wants a token this request did not bring."""
+
+    code = "unauthorized"
+    exit_code = 2
+    http_status = 401
+
+
+class NotFoundError(SparkleError):
+    """The service has no run, artifact or review with that id."""
+
+    code = "not_found"
+    exit_code = 2
+    http_status = 404
 
 
 class ArtifactError(SparkleError):

@@ -65,6 +65,7 @@ __all__ = [
     "execute_plan",
     "movie_path",
     "new_run_id",
+    "queue_run",
     "resume_run",
     "run_is_live",
     "run_plan",
@@ -202,6 +203,36 @@ def run_plan(
         sleep=sleep, resumed=False, executor=executor or settings_executor(settings),
     )  # fmt: skip
     return runner.run()
+
+
+def queue_run(
+    plan: MoviePlan | dict | str | PlanValidation,
+    *,
+    profile: str | None = None,
+    providers: dict[str, str] | None = None,
+    base_dir: Path | str | None = None,
+    settings: Settings | None = None,
+    run_id: str | None = None,
+) -> tuple[str, PlanValidation]:
+    """Accept a plan for a later start: validate it, check its providers, and record a
+    ``queued`` run row that :func:`resume_run` starts in whichever process claims it (a
+    service's worker). Everything :func:`run_plan` would refuse is refused here, at once."""
+    settings = settings or get_settings()
+    profile = profile or settings.profile
+    chosen = resolve_providers(profile, providers, settings)
+    validation = _validated(plan, settings, profile, base_dir)
+    check_providers(chosen, plan_weights(validation.plan))
+    run_id = run_id or new_run_id()
+    payload = runs.run_payload(
+        validation.plan.to_json_dict(), profile, chosen,
+        Path(base_dir) if base_dir else None, None, providers,
+    )  # fmt: skip
+    store = get_store(settings)
+    store.create_run(
+        run_id, validation.plan.id, payload, profile,
+        owner_started=runs.owner_identity()["owner_started"], status="queued",
+    )  # fmt: skip
+    return run_id, validation
 
 
 def plan_weights(plan: MoviePlan) -> dict[str, list[str | None]]:

@@ -122,6 +122,14 @@ CREATE TABLE IF NOT EXISTS timings (
   created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS timings_kind ON timings(profile, kind, id);
+CREATE TABLE IF NOT EXISTS run_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL,
+  ts REAL NOT NULL,
+  kind TEXT NOT NULL,
+  data_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_events_run ON run_events(run_id, seq);
 """
 
 
@@ -147,6 +155,10 @@ def _schema_is_current(conn: sqlite3.Connection, ddl: str) -> bool:
     if "runs" in wanted:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
         if not set(_RUN_OWNER_COLUMNS) <= columns:
+            return False
+    if "review_requests" in wanted:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(review_requests)")}
+        if not set(_REVIEW_COLUMNS) <= columns:
             return False
     if "schema_info" in wanted:
         return (
@@ -177,16 +189,27 @@ def ensure_schema(conn: sqlite3.Connection, ddl: str = SCHEMA_DDL) -> None:
 # for the owner). Databases made before the column existed get it added here, so an old
 # workspace keeps working; two processes adding it at once is fine (one of them wins).
 _RUN_OWNER_COLUMNS = {"owner_started": "TEXT"}
+# a reviewer's note on a decision (the service's POST /reviews/{id}), added the same way
+_REVIEW_COLUMNS = {"note": "TEXT"}
 
 
 def _migrate_run_ownership(conn: sqlite3.Connection) -> None:
     have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
     if not have:
         return  # a schema without runs (another ddl)
-    for name, kind in _RUN_OWNER_COLUMNS.items():
+    _add_columns(conn, "runs", have, _RUN_OWNER_COLUMNS)
+    reviews = {row[1] for row in conn.execute("PRAGMA table_info(review_requests)")}
+    if reviews:
+        _add_columns(conn, "review_requests", reviews, _REVIEW_COLUMNS)
+
+
+def _add_columns(
+    conn: sqlite3.Connection, table: str, have: set[str], wanted: dict[str, str]
+) -> None:
+    for name, kind in wanted.items():
         if name not in have:
             try:
-                conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
             except sqlite3.OperationalError as exc:
                 if "duplicate column" not in str(exc):
                     raise

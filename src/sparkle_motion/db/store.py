@@ -155,32 +155,38 @@ class Store:
             row["report"] = json.loads(row.pop("report_json"))
         return rows
 
-    def resolve_review_request(self, request_id: int, resolution: str) -> None:
-        """Mark a review request approved or rejected."""
+    def resolve_review_request(
+        self, request_id: int, resolution: str, note: str | None = None
+    ) -> None:
+        """Mark a review request approved or rejected (with the reviewer's note)."""
         if resolution not in ("approved", "rejected"):
             raise ValueError("resolution must be 'approved' or 'rejected'")
         with self.connect() as conn:
             conn.execute(
-                "UPDATE review_requests SET status=?, resolution=?, resolved_at=? WHERE id=?",
-                (resolution, resolution, time.time(), request_id),
+                "UPDATE review_requests SET status=?, resolution=?, resolved_at=?, note=?"
+                " WHERE id=?",
+                (resolution, resolution, time.time(), note, request_id),
             )
 
     # -------------------------------------------------------------------- runs
 
     def create_run(
         self, run_id: str, plan_id: str, plan_json: str, profile: str,
-        owner_started: str | None = None,
+        owner_started: str | None = None, status: str = "running",
     ) -> None:  # fmt: skip
+        """A new run row owned by this process: ``running``, or ``queued`` for a service
+        that starts it later in another process (which claims it, as ``resume`` does)."""
         now = time.time()
         with self.connect() as conn:
             conn.execute(
                 "INSERT INTO runs(run_id, plan_id, plan_json, status, profile, owner_pid,"
                 " owner_host, heartbeat_at, created_at, updated_at, owner_started)"
-                " VALUES (?,?,?, 'running', ?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     plan_id,
                     plan_json,
+                    status,
                     profile,
                     os.getpid(),
                     socket.gethostname(),
@@ -216,6 +222,47 @@ class Store:
                 "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", (limit,)
             ).fetchall()
         return [dict(r) for r in rows]
+
+    # -------------------------------------------------------------- run events
+
+    def add_run_events(self, run_id: str, events: list[tuple[str, dict[str, Any]]]) -> int:
+        """Append ``(kind, data)`` events to a run's numbered stream in one transaction;
+        returns the last sequence number (what a reader resumes after)."""
+        now = time.time()
+        last = 0
+        with self.connect() as conn:
+            for kind, data in events:
+                cur = conn.execute(
+                    "INSERT INTO run_events(run_id, ts, kind, data_json) VALUES (?,?,?,?)",
+                    (run_id, now, kind, _dumps(data)),
+                )
+                last = int(cur.lastrowid or 0)
+        return last
+
+    def last_event_seq(self) -> int:
+        """The newest event's number across all runs (0 when there is none)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT MAX(seq) FROM run_events").fetchone()
+        return int(row[0] or 0)
+
+    def run_events(
+        self, run_id: str, after: int = 0, limit: int = 500, *, newest: bool = False
+    ) -> list[dict[str, Any]]:
+        """A run's events numbered after ``after``, oldest first (``newest``: the last
+        ``limit`` of them)."""
+        order = "DESC" if newest else "ASC"
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT seq, ts, kind, data_json FROM run_events WHERE run_id=? AND seq>?"
+                f" ORDER BY seq {order} LIMIT ?",
+                (run_id, after, limit),
+            ).fetchall()
+        if newest:
+            rows = rows[::-1]
+        return [
+            {"seq": r["seq"], "ts": r["ts"], "kind": r["kind"], **json.loads(r["data_json"])}
+            for r in rows
+        ]
 
     # ---------------------------------------------------- run ownership (claim)
 

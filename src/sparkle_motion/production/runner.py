@@ -70,6 +70,7 @@ class RunResult(BaseModel):
     records: list[StepExecutionRecord] = Field(default_factory=list)
     artifacts: list[ArtifactRef] = Field(default_factory=list)
     movie: ArtifactRef | None = None
+    subtitles: ArtifactRef | None = None  # the movie's .srt
     output_path: str | None = None
     duration_s: float = 0.0
     warnings: list[str] = Field(default_factory=list)
@@ -408,7 +409,7 @@ class Runner:
         )  # fmt: skip
         beat = runs.Heartbeat(self.store, self.run_id, self.settings.heartbeat_interval_s).start()
         status: Literal["succeeded", "failed", "interrupted"] = "failed"
-        movie = None
+        movie = srt = None
         output_path = None
         summary = ""
         qa_warnings: list[str] = []
@@ -461,7 +462,7 @@ class Runner:
         return RunResult(
             run_id=self.run_id, plan_id=self.plan.id, status=status, summary=summary,
             records=list(self.records.values()), artifacts=artifacts, movie=movie,
-            output_path=output_path, duration_s=time.perf_counter() - started,
+            subtitles=srt, output_path=output_path, duration_s=time.perf_counter() - started,
             scorecard=scorecard, manifest=manifest,
             warnings=[
                 *self.validation.warnings, *self.warnings, *self.assembly.warnings,

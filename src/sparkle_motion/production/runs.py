@@ -53,13 +53,16 @@ def run_payload(
     providers: dict[str, str],
     base_dir: Path | None,
     output: Path | None,
+    overrides: dict[str, str] | None = None,
 ) -> str:
-    """What a run row keeps to resume the run: the plan and how it was asked to run."""
+    """What a run row keeps to resume the run: the plan and how it was asked to run
+    (``providers`` as chosen, ``overrides`` as asked, to run an edited plan the same way)."""
     return json.dumps(
         {
             "plan": plan,
             "profile": profile,
             "providers": providers,
+            "overrides": overrides or {},
             "base_dir": str(base_dir) if base_dir else None,
             "output": str(output) if output else None,
         }
@@ -75,7 +78,8 @@ def owner_identity() -> dict[str, Any]:
     }
 
 
-def _owned_here(row: dict[str, Any]) -> bool:
+def owned_here(row: dict[str, Any]) -> bool:
+    """True when this very process is the run's recorded owner."""
     me = owner_identity()
     return all(row.get(k) == v for k, v in me.items())
 
@@ -87,7 +91,7 @@ def open_run_row(
     resumed run it claimed (:func:`claim_run`) and beat its heartbeat."""
     if resumed:
         row = store.get_run(run_id)
-        if row is None or not _owned_here(row):
+        if row is None or not owned_here(row):
             owner = row["owner_pid"] if row else None
             raise RunStateError(f"run {run_id} is owned by pid {owner}; claim it first")
         store.update_run(run_id, heartbeat_at=time.time())
@@ -223,6 +227,22 @@ def clean_dead_run(
     return cleaned
 
 
+def retire_dead_run(
+    store: Store, ws: Workspace, row: dict[str, Any], status: str, summary: str
+) -> bool:
+    """Claim the dead run ``row`` (so a resume starting at the same moment keeps it), clean
+    up what it left and record ``status`` (interrupted, cancelled: still resumable). False
+    when another process took the run over first."""
+    try:
+        claim_run(store, row)
+    except RunStateError:
+        return False
+    segments = ws.root / "cache" / "segments"
+    clean_dead_run(row["run_id"], row["plan_id"], ws.run_dir(row["run_id"]), ws.tmp, segments)
+    store.update_run(row["run_id"], status=status, summary=summary)
+    return True
+
+
 def sweep_dead_runs(
     store: Store, settings: Settings, ws: Workspace, *, keep: str | None = None
 ) -> list[str]:
@@ -233,17 +253,9 @@ def sweep_dead_runs(
     for row in store.runs_with_status("running"):
         if row["run_id"] == keep or run_is_live(row, settings):
             continue
-        try:
-            claim_run(store, row)
-        except RunStateError:  # a resume took it over just now
-            continue
-        segments = ws.root / "cache" / "segments"
-        clean_dead_run(row["run_id"], row["plan_id"], ws.run_dir(row["run_id"]), ws.tmp, segments)
-        store.update_run(
-            row["run_id"], status="interrupted",
-            summary=f"its process died; finish it with: sparkle-motion resume {row['run_id']}",
-        )  # fmt: skip
-        swept.append(row["run_id"])
+        summary = f"its process died; finish it with: sparkle-motion resume {row['run_id']}"
+        if retire_dead_run(store, ws, row, "interrupted", summary):
+            swept.append(row["run_id"])
     if not swept:  # clean_dead_run swept the workspace's old temp files already
         sweep_old_temp(ws.tmp, ws.root / "cache" / "segments")
     return swept
