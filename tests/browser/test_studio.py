@@ -75,6 +75,7 @@ def _shoot(page: Any, tmp_path: Path, name: str) -> list[Path]:
     paths = []
     for width, height in ((1280, 800), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("window.scrollTo(0, 0)")
         path = tmp_path / f"{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 10_000

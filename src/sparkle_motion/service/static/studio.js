@@ -75,12 +75,20 @@ class ApiError extends Error {
     this.hint = err.hint;
   }
   sentence() {
-    let s = this.message;
-    if (this.field) s += ` (field: ${this.field})`;
-    if (this.hint) s += ` ${this.hint}`;
-    if (this.status === 401 || this.status === 403) s += " Paste the API token at the top right.";
-    return s;
+    const parts = [this.message];
+    if (this.field) parts[0] += ` (field: ${this.field})`;
+    if (this.hint) parts.push(this.hint);
+    if (this.status === 401 || this.status === 403) parts.push("Paste the API token at the top right.");
+    return parts.map(asSentence).join(" ");
   }
+}
+
+/* "retry in 3 s" -> "Retry in 3 s." (server messages are lower-case clauses) */
+function asSentence(text) {
+  const t = String(text || "").trim();
+  if (!t) return "";
+  const first = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?)]$/.test(first) ? first : first + ".";
 }
 
 async function api(path, options = {}) {
@@ -520,11 +528,11 @@ function renderRun() {
   $("resume-btn").disabled = !(run.status === "failed" || run.status === "cancelled" || run.status === "interrupted");
 
   const errorBox = $("run-error");
-  if (run.error && run.status !== "succeeded") {
+  if (run.error && run.status === "failed") {
     let message = run.error.message || `The run ${run.status}.`;
     if (run.error.step_id && !message.includes(run.error.step_id)) message = `${run.error.step_id}: ${message}`;
-    errorBox.replaceChildren(el("strong", { text: run.status === "failed" ? "The run failed" : `The run was ${run.status}` }),
-      el("span", { "data-testid": "run-error-message", text: message }));
+    errorBox.replaceChildren(el("strong", { text: "The run failed" }),
+      el("span", { "data-testid": "run-error-message", text: asSentence(message) }));
     errorBox.hidden = false;
   } else {
     errorBox.hidden = true;
