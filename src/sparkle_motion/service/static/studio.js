@@ -306,6 +306,7 @@ async function refreshRun() {
   if (id !== state.runId) return;
   state.run = withAssembly(run);
   renderRun();
+  if (LIVE.has(run.status) && !state.stream && state.following === id) follow(id);
 }
 
 /* The assembly reports progress as step "assemble" but is not a plan step: show it as the
@@ -352,6 +353,7 @@ function scheduleRefresh(delay = 600) {
 
 function follow(id) {
   closeStream();
+  state.following = id;
   if (typeof EventSource === "undefined") return;
   let url = `/runs/${encodeURIComponent(id)}/events`;
   if (state.lastSeq) url += `?last_event_id=${state.lastSeq}`;
@@ -370,7 +372,10 @@ function follow(id) {
     if (TERMINAL.has(data.status)) {
       closeStream();
       state.live = {};
-      refreshRun();
+      // a resumed run replays its earlier end: follow on if the run is live again
+      refreshRun().then(() => {
+        if (state.runId === id && state.run && LIVE.has(state.run.status) && !state.stream) follow(id);
+      });
       loadRuns();
       loadReviews();
       loadHealth();
@@ -382,9 +387,11 @@ function follow(id) {
     }
   });
   stream.onerror = () => {
-    // EventSource reconnects by itself (sending Last-Event-ID); if the run already ended
-    // while we were away, the refresh shows it and the stream is closed.
-    if (state.stream === stream) scheduleRefresh(1500);
+    // EventSource reconnects by itself (sending Last-Event-ID). When it gives up (the
+    // server refused the stream), the refresh polls and opens a new one while the run lives.
+    if (state.stream !== stream) return;
+    if (stream.readyState === EventSource.CLOSED) state.stream = null;
+    scheduleRefresh(1500);
   };
 }
 
