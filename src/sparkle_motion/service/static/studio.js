@@ -272,6 +272,7 @@ async function openRun(id) {
     state.plan = null;
     state.live = {};
     state.lastSeq = 0;
+    state.movieRetries = 0;
     state.editing = null;
     $("steps").replaceChildren();
     $("steps").dataset.ids = "";
@@ -307,6 +308,10 @@ async function refreshRun() {
   state.run = withAssembly(run);
   renderRun();
   if (LIVE.has(run.status) && !state.stream && state.following === id) follow(id);
+  // the movie's record can land a moment after the run says it succeeded: look again
+  if (run.status === "succeeded" && !run.movie && (state.movieRetries = (state.movieRetries || 0) + 1) <= 10) {
+    scheduleRefresh(1000);
+  }
 }
 
 /* The assembly reports progress as step "assemble" but is not a plan step: show it as the
