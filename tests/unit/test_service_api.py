@@ -378,3 +378,12 @@ def test_serve_says_in_one_line_when_its_port_is_taken() -> None:
     assert result.exit_code == 2
     assert f"127.0.0.1:{port}" in result.output and "--port" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_run_made_by_the_cli_is_shown_with_its_movie(api: TestClient) -> None:
+    from sparkle_motion.production_agent import run_plan
+
+    made = run_plan(small_plan(), profile="fixture")
+    shown = api.get(f"/runs/{made.run_id}").json()
+    assert shown["status"] == "succeeded" and shown["movie"]["duration_s"] > 0
+    assert api.get(shown["movie"]["url"]).content[4:8] == b"ftyp"

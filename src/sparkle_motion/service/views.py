@@ -110,16 +110,21 @@ def _error(steps: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, An
     return {"step_id": None, "message": summary["summary"] or summary["status"]}
 
 
-def _movie(store: Store, result: dict[str, Any] | None, run_id: str) -> dict[str, Any] | None:
-    movie = (result or {}).get("movie")
-    link = artifact_link(store, (movie or {}).get("artifact_uri"))
+def _movie(
+    store: Store, result: dict[str, Any] | None, row: dict[str, Any]
+) -> dict[str, Any] | None:
+    run_id = row["run_id"]
+    movie = (result or {}).get("movie") or {}
+    # a run made by the CLI has no result.json: its row still names the movie
+    link = artifact_link(store, movie.get("artifact_uri") or row.get("output_uri"))
     if link is None:
         return None
     has_srt = subtitles_path(result) is not None
     return {
         **link,
         "subtitles_url": f"/runs/{run_id}/subtitles.vtt" if has_srt else None,
-        "duration_s": (movie.get("metadata") or {}).get("duration_s"),
+        "duration_s": (movie.get("metadata") or {}).get("duration_s")
+        or (store.artifacts(id=link["id"])[0]["metadata"] or {}).get("duration_s"),
     }
 
 
@@ -139,7 +144,7 @@ def run_detail(
         "warnings": (result or {}).get("warnings") or [],
         "scorecard": (result or {}).get("scorecard"),
         "manifest": (result or {}).get("manifest"),
-        "movie": _movie(store, result, row["run_id"]),
+        "movie": _movie(store, result, row),
         "reviews": [review(store, r) for r in store.review_requests(run_id=row["run_id"])],
         "error": _error(steps, summary),
     }
