@@ -387,3 +387,19 @@ def test_a_run_made_by_the_cli_is_shown_with_its_movie(api: TestClient) -> None:
     shown = api.get(f"/runs/{made.run_id}").json()
     assert shown["status"] == "succeeded" and shown["movie"]["duration_s"] > 0
     assert api.get(shown["movie"]["url"]).content[4:8] == b"ftyp"
+
+
+def test_a_dialogue_step_shows_its_lines_as_its_text(api: TestClient) -> None:
+    plan = small_plan()
+    plan["cast"] = {"mia": {"voice": {"id": "emma"}}}
+    plan["steps"][1] = {
+        "id": "say1",
+        "type": "tts",
+        "opts": {"scene": "s1"},
+        "lines": [{"speaker": "mia", "text": "Hello."}, {"text": "She waved."}],
+    }
+    dry = api.post("/runs", json={"plan": plan, "dry": True})
+    assert dry.status_code == 200, dry.text
+    run_id = api.post("/runs", json={"plan": plan, "profile": "fixture"}).json()["id"]
+    shown = wait_done(api, run_id)
+    assert shown["steps"][1]["text"] == "mia: Hello. She waved."

@@ -70,7 +70,7 @@ def _steps(store: Store, row: dict[str, Any]) -> list[dict[str, Any]]:
                 "step_id": step["id"],
                 "type": step.get("type"),
                 "scene": opts.get("scene"),
-                "text": step.get("text"),
+                "text": step.get("text") or _spoken(step.get("lines")),
                 "prompt": step.get("prompt"),
                 "status": rec.status if rec else "pending",
                 "attempts": rec.attempts if rec else 0,
@@ -81,6 +81,14 @@ def _steps(store: Store, row: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return shown
+
+
+def _spoken(lines: list[dict[str, Any]] | None) -> str | None:
+    """A dialogue step's lines as one text ("Mia: Hello. Tom: Hi."); None without lines."""
+    if not lines:
+        return None
+    said = [f"{ln['speaker']}: {ln['text']}" if ln.get("speaker") else ln["text"] for ln in lines]
+    return " ".join(said)
 
 
 def _current(store: Store, run_id: str) -> dict[str, Any] | None:
