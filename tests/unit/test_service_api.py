@@ -402,4 +402,4 @@ def test_a_dialogue_step_shows_its_lines_as_its_text(api: TestClient) -> None:
     assert dry.status_code == 200, dry.text
     run_id = api.post("/runs", json={"plan": plan, "profile": "fixture"}).json()["id"]
     shown = wait_done(api, run_id)
-    assert shown["steps"][1]["text"] == "mia: Hello. She waved."
+    assert shown["steps"][1]["text"] == "Hello. She waved."

@@ -84,11 +84,9 @@ def _steps(store: Store, row: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _spoken(lines: list[dict[str, Any]] | None) -> str | None:
-    """A dialogue step's lines as one text ("Mia: Hello. Tom: Hi."); None without lines."""
-    if not lines:
-        return None
-    said = [f"{ln['speaker']}: {ln['text']}" if ln.get("speaker") else ln["text"] for ln in lines]
-    return " ".join(said)
+    """A dialogue step's lines as one text, as they are heard; None without lines (who
+    says each is in the plan's ``lines``)."""
+    return " ".join(ln["text"] for ln in lines) if lines else None
 
 
 def _current(store: Store, run_id: str) -> dict[str, Any] | None:
