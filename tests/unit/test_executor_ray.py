@@ -344,3 +344,43 @@ def test_a_dead_gpu_actor_fails_its_step_and_the_retry_runs_elsewhere(tmp_path: 
         executor.shutdown()
     assert pid != int(marker.read_text())  # a live actor ran the retry
     assert loads.read_text().split() == [str(pid)]  # the dead actor never loaded it
+
+
+class _HoldGpu:
+    """A GPU step that marks when it started, then holds its GPU for five minutes."""
+
+    def __init__(self, started: str) -> None:
+        self.started = started
+
+    def __call__(self) -> str:
+        Path(self.started).touch()
+        time.sleep(300)
+        return "finished"
+
+
+def test_a_stopping_run_leaves_the_shared_gpu_actors_to_the_other_runs(tmp_path: Path) -> None:
+    """The GPU actors serve every run: a run that stops marks its queued call cancelled
+    (the actor skips it) without stopping the actor, where another run's step is running,
+    and stops an actor only to stop its own running step."""
+    gpu = frozenset({"gpu"})
+    other, stopping = RayExecutor(SLOTS), RayExecutor(SLOTS)
+    running = [other.submit(_HoldGpu(str(tmp_path / f"s{i}")), gpu) for i in range(2)]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"s{i}").exists() for i in range(2)):  # both actors busy
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    queued = stopping.submit(_HoldGpu(str(tmp_path / "q")), gpu)
+    stopping.shutdown(wait=False)
+    time.sleep(1.0)
+    assert not any(f.done() for f in running)  # the other run's steps still run
+    other.shutdown(wait=False)  # its own running steps: their actors stop
+    for future in [*running, queued]:
+        with pytest.raises(Exception) as caught:
+            future.result(timeout=60)
+        assert isinstance(caught.value, StepWorkerLost) or "cancel" in repr(caught.value).lower()
+    assert not (tmp_path / "q").exists()  # the stopped run's queued step never ran
+    after = RayExecutor(SLOTS)
+    try:  # the GPUs are free again (the stopped steps would hold them for five minutes)
+        assert len(after.submit(_gpu_ids, gpu).result(timeout=120)) == 1
+    finally:
+        after.shutdown()
