@@ -283,8 +283,11 @@ def _count_load(request):  # type: ignore[no-untyped-def]
 class _FakeGpuStep:
     """A GPU step of ``model_key`` that loads its model through the worker's model pool."""
 
-    def __init__(self, model_key: str, loads: str, die_marker: str | None = None) -> None:
+    def __init__(
+        self, model_key: str, loads: str, die_marker: str | None = None, hold_s: float = 0.0
+    ) -> None:
         self.model_key, self.loads, self.die_marker = model_key, loads, die_marker
+        self.hold_s = hold_s
 
     def __call__(self) -> int:
         from sparkle_motion.gpu_utils import model_context
@@ -293,6 +296,7 @@ class _FakeGpuStep:
             Path(self.die_marker).write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
         with model_context(self.model_key, weights=self.loads, loader=_count_load, device="cpu"):
+            time.sleep(self.hold_s)
             return os.getpid()
 
 
@@ -384,3 +388,28 @@ def test_a_stopping_run_leaves_the_shared_gpu_actors_to_the_other_runs(tmp_path:
         assert len(after.submit(_gpu_ids, gpu).result(timeout=120)) == 1
     finally:
         after.shutdown()
+
+
+def test_a_second_driver_uses_the_models_the_first_one_loaded(tmp_path: Path) -> None:
+    """The actors belong to the cluster: a run in another process (here: this process with
+    its view of the actors forgotten) asks them what they hold and loads nothing again."""
+    from sparkle_motion.executors.ray_actors import actor_pool
+
+    gpu = frozenset({"gpu"})
+    x, y = tmp_path / "loads-x", tmp_path / "loads-y"
+    first = RayExecutor(SLOTS)
+    try:  # at once: one model on each GPU's actor
+        both = [first.submit(_FakeGpuStep(f"fake-{m.name}", str(m), hold_s=1.0), gpu)
+                for m in (x, y)]  # fmt: skip
+        x_pid, y_pid = (f.result(timeout=120) for f in both)
+    finally:
+        first.shutdown()
+    assert x_pid != y_pid
+    actor_pool().forget()  # a new driver knows nothing of the actors
+    second = RayExecutor(SLOTS)
+    try:
+        again = second.submit(_FakeGpuStep(f"fake-{y.name}", str(y)), gpu).result(timeout=120)
+    finally:
+        second.shutdown()
+    assert again == y_pid  # where the model was (a fresh driver would pick the first actor)
+    assert y.read_text().split() == [str(y_pid)]  # loaded once, by the first run

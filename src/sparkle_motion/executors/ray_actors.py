@@ -160,10 +160,12 @@ class ActorPool:
         return seat
 
     def _refresh(self, ray: Any) -> None:
-        """What every joined actor holds now (other runs may have loaded models)."""
-        seats = [s for s in self._seats if s is not None]
-        for seat in seats:
-            seat.holds |= _holds(ray, seat.actor)
+        """Join every GPU's actor and ask what it holds now (other runs load models too)."""
+        for index, seat in enumerate(self._seats):
+            if seat is None:
+                self._seat(ray, index)  # joining asks
+            else:
+                seat.holds |= _holds(ray, seat.actor)
 
     def _choose(self, ray: Any, model: str | None) -> tuple[int, _Seat]:
         if model and not any(s is not None and model in s.holds for s in self._seats):
