@@ -2,7 +2,8 @@
 
 Ray is the engine, so nothing here schedules, queues or talks RPC by itself: each step job
 (production/jobs.py) becomes a Ray task on one CPU, or, for steps that hold the ``gpu``
-slot, a call on the GPU actor that already holds its model (ray_actors.py); its artifacts
+slot, a call on the GPU actor that already holds its model (ray_actors.py: the cluster's
+actors, shared by every run that joins it, so many plans take turns on its GPUs); its artifacts
 (or its error, pickled with every field) come back through the call's result, and each
 file is hash-checked on arrival. Progress events travel over a ``ray.util.queue.Queue``
 that a pump thread here hands to the scheduler, as soon as they are put.

@@ -106,9 +106,18 @@ def _ask(ray: Any, actor: Any, method: str, timeout_s: float = 10.0) -> Any:
         return UNKNOWN
 
 
-def _holds(ray: Any, actor: Any) -> set[str]:
-    answer = _ask(ray, actor, "holds")
-    return set(answer) if isinstance(answer, list) else set()
+def _ask_holds(ray: Any, actors: list[Any], timeout_s: float = 2.0) -> list[set[str]]:
+    """What each of ``actors`` holds, asked of all at once; empty for one that does not
+    answer within ``timeout_s`` (starting, dead): a step may then load a model again."""
+    refs = [a.holds.options(concurrency_group=ASK).remote() for a in actors]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    answers = []
+    for ref in refs:
+        try:
+            answers.append(set(ray.get(ref)) if ref in ready else set())
+        except Exception:  # died meanwhile
+            answers.append(set())
+    return answers
 
 
 def cluster_of(ray: Any) -> tuple[str, str]:
@@ -136,15 +145,15 @@ class ActorPool:
         self._lock = threading.Lock()
 
     def attach(self, ray: Any, count: int) -> None:
-        """Seats for the cluster's GPUs (at least ``count``; actors join on first use).
-        Connected to another Ray instance than before (a local one started anew), the
-        seats of the old one are forgotten."""
+        """A seat per GPU of the cluster (``count`` where it reports none); actors are
+        joined on first use. Connected to another Ray instance than before (a local one
+        started anew), the seats of the old one are forgotten."""
         cluster = cluster_of(ray)
-        gpus = int(ray.cluster_resources().get("GPU", 0))
+        gpus = int(ray.cluster_resources().get("GPU", 0)) or count
         with self._lock:
             if cluster != self._cluster:
                 self._seats, self._cluster = [], cluster
-            while len(self._seats) < max(gpus, count):
+            while len(self._seats) < gpus:
                 self._seats.append(None)
 
     def forget(self) -> None:
@@ -156,16 +165,13 @@ class ActorPool:
         seat = self._seats[index]
         if seat is None:  # first use, or replacing a dead actor
             seat = self._seats[index] = _Seat(_shared_actor(ray, index))
-            seat.holds |= _holds(ray, seat.actor)
         return seat
 
     def _refresh(self, ray: Any) -> None:
         """Join every GPU's actor and ask what it holds now (other runs load models too)."""
-        for index, seat in enumerate(self._seats):
-            if seat is None:
-                self._seat(ray, index)  # joining asks
-            else:
-                seat.holds |= _holds(ray, seat.actor)
+        seats = [self._seat(ray, i) for i in range(len(self._seats))]
+        for seat, holds in zip(seats, _ask_holds(ray, [s.actor for s in seats]), strict=True):
+            seat.holds |= holds
 
     def _choose(self, ray: Any, model: str | None) -> tuple[int, _Seat]:
         if model and not any(s is not None and model in s.holds for s in self._seats):
