@@ -133,7 +133,6 @@ class _Seat:
     actor: Any
     holds: set[str] = field(default_factory=set)
     inflight: int = 0
-    tokens: set[str] = field(default_factory=set)
 
 
 class ActorPool:
@@ -195,7 +194,6 @@ class ActorPool:
         with self._lock:
             index, seat = self._choose(ray, model)
             seat.inflight += 1
-            seat.tokens.add(token)
             if model:
                 seat.holds.add(model)
         ref = seat.actor.run.remote(fn, env, model, token)
@@ -203,7 +201,6 @@ class ActorPool:
         def release(died: bool) -> None:
             with self._lock:
                 seat.inflight -= 1
-                seat.tokens.discard(token)
                 if died and self._seats[index] is seat:
                     self._seats[index] = None  # replaced, with no models, on next use
 
