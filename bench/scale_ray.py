@@ -1,6 +1,7 @@
 """Scale-out benchmark: a 200-step plan of fake GPU steps on 1, 2, 4 and 8 logical GPUs.
 
     python bench/scale_ray.py [--steps 200] [--work-s 0.1] [--load-s 1.0] [--gpus 1,2,4,8]
+    python bench/scale_ray.py --two-plans [--steps 100] [--work-s 0.2] [--gpus 2,4]
 
 Each step holds a (logical) GPU for ``--work-s`` seconds of simulated inference, after
 a simulated model load of ``--load-s`` on first use in its process (``--pool``: through
@@ -15,6 +16,13 @@ Per N: wall time, speed-up vs the local executor and vs ideal (total GPU work / 
 load per model per GPU), GPU busy fraction (time steps held a GPU / (wall x N)), model
 loads per GPU, and the executor's overhead per step: (Ray wall - local wall) / steps on
 zero-work steps. Prints one table and writes bench/results/scale_ray.json.
+
+``--two-plans``: many plans on one cluster. Two driver processes (as the service's run
+processes and ``sparkle-motion run`` are) join one local Ray instance with N logical GPUs
+and each feeds a plan of ``--steps`` fake GPU steps, together (its GPU actors warm). Per N:
+each plan's share of the GPU time used while both had ready steps (from its first submit
+to the earlier of the two plans' last step ends), the GPU busy fraction in that window, and
+each plan's wall time. Writes bench/results/scale_ray-two-plans.json.
 """
 
 from __future__ import annotations
@@ -91,6 +99,117 @@ def run_steps(executor: Any, fns: list) -> tuple[float, float]:
     return time.perf_counter() - started, held
 
 
+class Timed:
+    """Wraps a step: returns when (wall clock) it held its GPU."""
+
+    def __init__(self, fn: FakeGpuStep) -> None:
+        self.fn, self.model_key = fn, fn.model_key
+
+    def __call__(self) -> tuple[float, float]:
+        started = time.time()
+        self.fn()
+        return started, time.time()
+
+
+def drive(steps: int, work_s: float, ready: str, go: str, out: str) -> None:
+    """One of the two drivers: ``steps`` fake GPU steps on the cluster at RAY_ADDRESS."""
+    from sparkle_motion.executors.ray import RayExecutor
+
+    executor = RayExecutor({"cpu": 2, "gpu": 1, "image": 1000})  # gpu: the cluster's
+    fns = [Timed(f) for f in plan(steps, work_s, 0.0, Path(out + ".loads"))]
+    Path(ready).touch()
+    while not Path(go).exists():
+        time.sleep(0.002)
+    first = time.time()
+    todo, running, holds = list(fns), set(), []
+    while todo or running:
+        while todo and executor.can_run(RESOURCES):
+            running.add(executor.submit(todo.pop(0), RESOURCES))
+        done, running = wait(running, timeout=600, return_when=FIRST_COMPLETED)
+        holds += [fut.result() for fut in done]
+    executor.shutdown()
+    Path(out).write_text(json.dumps({"first_submit": first, "holds": holds}))
+
+
+def shares(plans: dict[str, dict]) -> dict[str, Any]:
+    """Each plan's share of the GPU time used while both had ready steps."""
+    begin = max(p["first_submit"] for p in plans.values())
+    end = min(max(e for _, e in p["holds"]) for p in plans.values())
+    busy = {
+        name: sum(max(0.0, min(e, end) - max(s, begin)) for s, e in p["holds"])
+        for name, p in plans.items()
+    }
+    total = sum(busy.values()) or 1.0
+    return {"window_s": end - begin, "busy": busy,
+            "shares": {n: round(b / total, 3) for n, b in busy.items()}}  # fmt: skip
+
+
+def _driver(tmp: Path, n: int, name: str, go: Path, address: str, args: Any) -> Any:
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, __file__, "--driver", str(tmp / f"ready-{n}-{name}"), str(go),
+         str(tmp / f"out-{n}-{name}.json"), "--steps", str(args.steps),
+         "--work-s", str(args.work_s)],
+        env={**os.environ, "RAY_ADDRESS": address},
+    )  # fmt: skip
+
+
+def two_plans(args: argparse.Namespace) -> None:
+    import ray
+
+    from sparkle_motion.executors.ray import RayExecutor, runtime_env
+    from sparkle_motion.executors.ray_actors import release_actors
+
+    tmp = Path(tempfile.mkdtemp(prefix="scale-ray-two-"))
+    os.environ["SPARKLE_HOME"] = str(tmp / "home")
+    rows = []
+    for n in [int(g) for g in args.gpus.split(",")]:
+        ray.init(
+            num_cpus=2, num_gpus=n, include_dashboard=False, log_to_driver=False,
+            runtime_env=runtime_env(),
+        )  # fmt: skip
+        try:
+            address = ray.get_runtime_context().gcs_address
+            executor = RayExecutor({"cpu": 2, "gpu": n, "image": 1000})
+            run_steps(executor, [FakeGpuStep(MODELS[0], 0.5, 0.0, str(tmp / "w"))] * n)
+            executor.shutdown()  # the actors are warm, as a long-lived cluster's are
+            go = tmp / f"go-{n}"
+            procs = {name: _driver(tmp, n, name, go, address, args) for name in ("a", "b")}
+            while not all((tmp / f"ready-{n}-{name}").exists() for name in procs):
+                time.sleep(0.05)
+            go.touch()
+            for proc in procs.values():
+                proc.wait(timeout=600)
+            plans = {name: json.loads((tmp / f"out-{n}-{name}.json").read_text()) for name in procs}
+        finally:
+            release_actors(ray)
+            ray.shutdown()
+        measured = shares(plans)
+        walls = {
+            name: round(max(e for _, e in p["holds"]) - p["first_submit"], 2)
+            for name, p in plans.items()
+        }
+        window = measured["window_s"]
+        rows.append({
+            "gpus": n, "window_s": round(window, 2), "share_a": measured["shares"]["a"],
+            "share_b": measured["shares"]["b"],
+            "busy": round(sum(measured["busy"].values()) / (window * n), 3),
+            "wall_a_s": walls["a"], "wall_b_s": walls["b"],
+            "alone_ideal_s": round(args.steps * args.work_s / n, 2),
+        })  # fmt: skip
+        print(rows[-1], flush=True)
+    print(f"\ntwo plans of {args.steps} steps x {args.work_s}s, submitted together")
+    head = ("GPUs", "window s", "share a", "share b", "busy", "wall a s", "wall b s",
+            "one plan alone, ideal s")  # fmt: skip
+    print(" | ".join(head))
+    for r in rows:
+        print(" | ".join(str(v) for v in r.values()))
+    out = ROOT / "results" / "scale_ray-two-plans.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+
+
 def plan(
     steps: int, work_s: float, load_s: float, loads: Path, pool: bool = False
 ) -> list[FakeGpuStep]:
@@ -106,7 +225,15 @@ def main() -> None:
     parser.add_argument(
         "--pool", action="store_true", help="load through the model pool (and its telemetry)"
     )
+    parser.add_argument(
+        "--two-plans", action="store_true", help="two plans from two drivers, together"
+    )
+    parser.add_argument("--driver", nargs=3, help=argparse.SUPPRESS)  # ready go out
     args = parser.parse_args()
+    if args.driver:
+        return drive(args.steps, args.work_s, *args.driver)
+    if args.two_plans:
+        return two_plans(args)
 
     import ray
 
@@ -145,10 +272,7 @@ def main() -> None:
             zero_wall, _ = run_steps(executor, plan(args.steps, 0.0, 0.0, tmp / "zero"))
         finally:
             executor.shutdown()
-            from sparkle_motion.executors import ray_actors
-
-            ray_actors._POOL = ray_actors.ActorPool()  # this instance's actors die with it
-            ray.shutdown()
+            ray.shutdown()  # its actors die with it (the next instance's pool starts empty)
         per_gpu = Counter(line.split()[0] for line in loads.read_text().splitlines())
         per_model_gpu = Counter(tuple(line.split()) for line in loads.read_text().splitlines())
         ideal = args.steps * args.work_s / n + len(MODELS) * args.load_s

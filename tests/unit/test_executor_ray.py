@@ -283,8 +283,11 @@ def _count_load(request):  # type: ignore[no-untyped-def]
 class _FakeGpuStep:
     """A GPU step of ``model_key`` that loads its model through the worker's model pool."""
 
-    def __init__(self, model_key: str, loads: str, die_marker: str | None = None) -> None:
+    def __init__(
+        self, model_key: str, loads: str, die_marker: str | None = None, hold_s: float = 0.0
+    ) -> None:
         self.model_key, self.loads, self.die_marker = model_key, loads, die_marker
+        self.hold_s = hold_s
 
     def __call__(self) -> int:
         from sparkle_motion.gpu_utils import model_context
@@ -293,6 +296,7 @@ class _FakeGpuStep:
             Path(self.die_marker).write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
         with model_context(self.model_key, weights=self.loads, loader=_count_load, device="cpu"):
+            time.sleep(self.hold_s)
             return os.getpid()
 
 
@@ -344,3 +348,68 @@ def test_a_dead_gpu_actor_fails_its_step_and_the_retry_runs_elsewhere(tmp_path: 
         executor.shutdown()
     assert pid != int(marker.read_text())  # a live actor ran the retry
     assert loads.read_text().split() == [str(pid)]  # the dead actor never loaded it
+
+
+class _HoldGpu:
+    """A GPU step that marks when it started, then holds its GPU for five minutes."""
+
+    def __init__(self, started: str) -> None:
+        self.started = started
+
+    def __call__(self) -> str:
+        Path(self.started).touch()
+        time.sleep(300)
+        return "finished"
+
+
+def test_a_stopping_run_leaves_the_shared_gpu_actors_to_the_other_runs(tmp_path: Path) -> None:
+    """The GPU actors serve every run: a run that stops marks its queued call cancelled
+    (the actor skips it) without stopping the actor, where another run's step is running,
+    and stops an actor only to stop its own running step."""
+    gpu = frozenset({"gpu"})
+    other, stopping = RayExecutor(SLOTS), RayExecutor(SLOTS)
+    running = [other.submit(_HoldGpu(str(tmp_path / f"s{i}")), gpu) for i in range(2)]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"s{i}").exists() for i in range(2)):  # both actors busy
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    queued = stopping.submit(_HoldGpu(str(tmp_path / "q")), gpu)
+    stopping.shutdown(wait=False)
+    time.sleep(1.0)
+    assert not any(f.done() for f in running)  # the other run's steps still run
+    other.shutdown(wait=False)  # its own running steps: their actors stop
+    for future in [*running, queued]:
+        with pytest.raises(Exception) as caught:
+            future.result(timeout=60)
+        assert isinstance(caught.value, StepWorkerLost) or "cancel" in repr(caught.value).lower()
+    assert not (tmp_path / "q").exists()  # the stopped run's queued step never ran
+    after = RayExecutor(SLOTS)
+    try:  # the GPUs are free again (the stopped steps would hold them for five minutes)
+        assert len(after.submit(_gpu_ids, gpu).result(timeout=120)) == 1
+    finally:
+        after.shutdown()
+
+
+def test_a_second_driver_uses_the_models_the_first_one_loaded(tmp_path: Path) -> None:
+    """The actors belong to the cluster: a run in another process (here: this process with
+    its view of the actors forgotten) asks them what they hold and loads nothing again."""
+    from sparkle_motion.executors.ray_actors import actor_pool
+
+    gpu = frozenset({"gpu"})
+    x, y = tmp_path / "loads-x", tmp_path / "loads-y"
+    first = RayExecutor(SLOTS)
+    try:  # at once: one model on each GPU's actor
+        both = [first.submit(_FakeGpuStep(f"fake-{m.name}", str(m), hold_s=1.0), gpu)
+                for m in (x, y)]  # fmt: skip
+        x_pid, y_pid = (f.result(timeout=120) for f in both)
+    finally:
+        first.shutdown()
+    assert x_pid != y_pid
+    actor_pool().forget()  # a new driver knows nothing of the actors
+    second = RayExecutor(SLOTS)
+    try:
+        again = second.submit(_FakeGpuStep(f"fake-{y.name}", str(y)), gpu).result(timeout=120)
+    finally:
+        second.shutdown()
+    assert again == y_pid  # where the model was (a fresh driver would pick the first actor)
+    assert y.read_text().split() == [str(y_pid)]  # loaded once, by the first run

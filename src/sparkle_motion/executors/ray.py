@@ -2,7 +2,8 @@
 
 Ray is the engine, so nothing here schedules, queues or talks RPC by itself: each step job
 (production/jobs.py) becomes a Ray task on one CPU, or, for steps that hold the ``gpu``
-slot, a call on the GPU actor that already holds its model (ray_actors.py); its artifacts
+slot, a call on the GPU actor that already holds its model (ray_actors.py: the cluster's
+actors, shared by every run that joins it, so many plans take turns on its GPUs); its artifacts
 (or its error, pickled with every field) come back through the call's result, and each
 file is hash-checked on arrival. Progress events travel over a ``ray.util.queue.Queue``
 that a pump thread here hands to the scheduler, as soon as they are put.
@@ -151,12 +152,14 @@ class RayExecutor:
             for name, key in (("cpu", "CPU"), ("gpu", "GPU")):
                 if int(total.get(key, 0)) > 0:
                     limits[name] = int(total[key])
+        if limits.get("gpu", 0) > 0:  # the cluster's GPU actors, shared with other runs
+            actor_pool().attach(ray, limits["gpu"])
         self._ray = ray
         self._slots = Slots(limits)
         self.slots = self._slots.limits
         self.peak = self._slots.peak
         self._remote = ray.remote(max_retries=0)(_run_step)
-        self._running: dict[Any, tuple[Future, Any]] = {}  # ObjectRef -> (future, actor)
+        self._running: dict[Any, tuple[Future, Any]] = {}  # ObjectRef -> (future, actor call)
         self._lock = threading.Lock()
         self._queues: list[Any] = []
 
@@ -166,13 +169,11 @@ class RayExecutor:
     def submit(self, fn: Callable[[], Any], resources: frozenset[str]) -> Future:
         self._slots.take(resources)
         env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)}
-        actor = None
+        call = None
         release: Callable[[bool], None] = lambda died: None  # noqa: E731
         try:
             if "gpu" in resources:  # on the GPU's actor, beside the models it holds
-                pool = actor_pool()
-                pool.ensure(self._ray, self.slots.get("gpu", 1))
-                ref, actor, release = pool.call(self._ray, fn, env, model_of(fn))
+                ref, call, release = actor_pool().call(self._ray, fn, env, model_of(fn))
             else:
                 ref = self._remote.options(num_cpus=1).remote(fn, env)
         except BaseException:
@@ -181,7 +182,7 @@ class RayExecutor:
         future: Future = Future()
         future.set_running_or_notify_cancel()
         with self._lock:
-            self._running[ref] = (future, actor)
+            self._running[ref] = (future, call)
 
         def settle(done: Future) -> None:
             with self._lock:
@@ -205,6 +206,7 @@ class RayExecutor:
         from ray.util.queue import Queue
 
         queue = Queue()
+        queue.qsize()  # its actor is up before any step runs (not while one holds a GPU)
         self._queues.append(queue)
         # the queue's actor is gone once the run stops: any error means that
         with relayed(queue, handler, gone=(Exception,), name="sparkle-ray-channel") as ch:
@@ -215,14 +217,14 @@ class RayExecutor:
         a running one by killing its worker. Ray itself stays up for the process's next run."""
         with self._lock:
             running = list(self._running.items())
-        for ref, (future, actor) in running:
+        for ref, (future, call) in running:
             if wait:
                 try:
                     future.result()
                 except BaseException:
                     pass
-            elif actor is not None:  # Ray cannot force-cancel an actor's call: stop the actor
-                actor_pool().kill(self._ray, actor)
+            elif call is not None:  # off its actor's queue, or the actor stopped
+                actor_pool().stop(self._ray, ref, call)
             else:
                 try:
                     self._ray.cancel(ref, force=True)
