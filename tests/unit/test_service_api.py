@@ -403,3 +403,15 @@ def test_a_dialogue_step_shows_its_lines_as_its_text(api: TestClient) -> None:
     run_id = api.post("/runs", json={"plan": plan, "profile": "fixture"}).json()["id"]
     shown = wait_done(api, run_id)
     assert shown["steps"][1]["text"] == "Hello. She waved."
+
+
+def test_a_plan_may_come_as_yaml_text(api: TestClient) -> None:
+    import yaml
+
+    text = yaml.safe_dump(small_plan(), sort_keys=False)
+    dry = api.post("/runs", json={"plan": text, "dry": True})
+    assert dry.status_code == 200 and [s["step_id"] for s in dry.json()["steps"]] == [
+        "img1", "say1", "img2", "say2"
+    ]  # fmt: skip
+    broken = api.post("/runs", json={"plan": "title: [unclosed", "dry": True})
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "plan_parse"

@@ -15,7 +15,10 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     idea: str | None = Field(None, description="One sentence; the planner writes the plan.")
-    plan: dict[str, Any] | None = Field(None, description="A MoviePlan (see GET /schema).")
+    plan: dict[str, Any] | str | None = Field(
+        None,
+        description="A MoviePlan (see GET /schema), as JSON, or a plan file's YAML/JSON text.",
+    )
     profile: Literal["fixture", "preview", "full"] | None = Field(
         None, description="Providers: fixture, preview (CPU, the default) or full (GPU)."
     )

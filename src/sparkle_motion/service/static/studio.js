@@ -202,12 +202,11 @@ async function submitRun(event) {
     body.idea = idea;
   } else {
     const text = $("plan-input").value.trim();
-    if (!text) { formError("Paste a plan as JSON, or open a .json file."); return; }
+    if (!text) { formError("Paste a plan (YAML or JSON), or open a plan file."); return; }
     try {
       body.plan = JSON.parse(text);
     } catch (e) {
-      formError(`That is not JSON (${e.message}). A YAML plan runs with the CLI: sparkle-motion run plan.yaml.`);
-      return;
+      body.plan = text; // YAML (or broken JSON): the server reads it and names what is wrong
     }
   }
   const button = $("submit-btn");
