@@ -1202,6 +1202,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _one_ray_for_all_runs() -> None:
+    """With the Ray executor and no cluster address, the server starts one local Ray and
+    gives its address to every run's process: they share its GPU actors (and take turns),
+    instead of each starting a Ray of its own with all the GPUs."""
+    from sparkle_motion.config import get_settings
+
+    settings = get_settings()
+    if settings.executor != "ray" or os.environ.get("RAY_ADDRESS"):
+        return
+    from sparkle_motion.executors.ray import ensure_ray
+
+    ray = ensure_ray(settings.effective_cpu_slots, settings.gpu_slots)
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    err.print(f"Ray: a local instance for this server's runs ({os.environ['RAY_ADDRESS']})")
+
+
 def _check_port(host: str, port: int) -> None:
     """A port another program holds is one line, before anything starts."""
     import socket
@@ -1230,6 +1246,7 @@ def serve(
     workers: Annotated[
         int, typer.Option(help="Runs at once (each in a process of its own).", min=1)
     ] = 1,
+    executor: ExecutorOption = None,
 ) -> None:
     """Serve the studio page and the HTTP API (OpenAPI at /docs).
 
@@ -1251,6 +1268,8 @@ def serve(
                 hint=f"set {TOKEN_ENV} to a secret, or serve on 127.0.0.1",
             )
         _check_port(host, port)
+        _use_executor(executor)
+        _one_ray_for_all_runs()
         import uvicorn
 
         api = create_app(workers=workers)

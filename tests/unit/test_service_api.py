@@ -415,3 +415,49 @@ def test_a_plan_may_come_as_yaml_text(api: TestClient) -> None:
     ]  # fmt: skip
     broken = api.post("/runs", json={"plan": "title: [unclosed", "dry": True})
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "plan_parse"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_with_ray_and_no_cluster_starts_one_ray_for_every_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each run's process joins the server's Ray (RAY_ADDRESS, inherited), so runs share
+    its GPU actors instead of each starting a Ray with all the GPUs."""
+    import os
+    from types import SimpleNamespace
+
+    import uvicorn
+
+    from sparkle_motion.cli import app
+    from sparkle_motion.executors import ray as ray_executor
+
+    started: list[tuple[int, int]] = []
+
+    def fake_ensure(cpus: int, gpus: int):
+        started.append((cpus, gpus))
+        context = SimpleNamespace(gcs_address="127.0.0.1:6399")
+        return SimpleNamespace(get_runtime_context=lambda: context)
+
+    served: list[str | None] = []
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("SPARKLE_EXECUTOR", "local")  # serve --executor sets it: restored after
+    monkeypatch.setattr(ray_executor, "ensure_ray", fake_ensure)
+    monkeypatch.setattr(
+        uvicorn, "run", lambda *a, **k: served.append(os.environ.get("RAY_ADDRESS"))
+    )
+    port = str(_free_port())
+    result = CliRunner().invoke(app, ["serve", "--port", port, "--executor", "ray"])
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1 and served == ["127.0.0.1:6399"]
+    monkeypatch.delenv("RAY_ADDRESS")
+    served.clear()
+    result = CliRunner().invoke(app, ["serve", "--port", port, "--executor", "local"])
+    assert result.exit_code == 0, result.output
+    assert len(started) == 1 and served == [None]  # no Ray for the local executor
