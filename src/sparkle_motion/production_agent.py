@@ -167,6 +167,22 @@ def _check_backlog(plan: MoviePlan, settings: Settings) -> None:
         )
 
 
+def _accepted(
+    plan: MoviePlan | dict | str | PlanValidation,
+    profile: str | None,
+    providers: dict[str, str] | None,
+    base_dir: Path | str | None,
+    settings: Settings,
+) -> tuple[str, dict[str, str], PlanValidation]:
+    """A plan a run may start from: its profile, chosen providers and validation, every
+    provider it needs checked up front."""
+    profile = profile or settings.profile
+    chosen = resolve_providers(profile, providers, settings)
+    validation = _validated(plan, settings, profile, base_dir)
+    check_providers(chosen, plan_weights(validation.plan))
+    return profile, chosen, validation
+
+
 def run_plan(
     plan: MoviePlan | dict | str | PlanValidation,
     *,
@@ -192,10 +208,7 @@ def run_plan(
         executor: where steps run (default: ``settings.executor``, threads).
     """
     settings = settings or get_settings()
-    profile = profile or settings.profile
-    chosen = resolve_providers(profile, providers, settings)
-    validation = _validated(plan, settings, profile, base_dir)
-    check_providers(chosen, plan_weights(validation.plan))
+    profile, chosen, validation = _accepted(plan, profile, providers, base_dir, settings)
     _check_backlog(validation.plan, settings)
     runner = Runner(
         validation, run_id=run_id or new_run_id(), profile=profile, providers=chosen,
@@ -216,12 +229,10 @@ def queue_run(
 ) -> tuple[str, PlanValidation]:
     """Accept a plan for a later start: validate it, check its providers, and record a
     ``queued`` run row that :func:`resume_run` starts in whichever process claims it (a
-    service's worker). Everything :func:`run_plan` would refuse is refused here, at once."""
+    service's worker). What :func:`run_plan` would refuse is refused here, at once, but for
+    the backlog: the service counts its own queue."""
     settings = settings or get_settings()
-    profile = profile or settings.profile
-    chosen = resolve_providers(profile, providers, settings)
-    validation = _validated(plan, settings, profile, base_dir)
-    check_providers(chosen, plan_weights(validation.plan))
+    profile, chosen, validation = _accepted(plan, profile, providers, base_dir, settings)
     run_id = run_id or new_run_id()
     payload = runs.run_payload(
         validation.plan.to_json_dict(), profile, chosen,
