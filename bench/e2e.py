@@ -221,6 +221,12 @@ def main() -> int:
     assert first.status == "succeeded", first.summary
     info = probe(movie)
     results["movie_duration_s"] = info.duration_s
+    from sparkle_motion.estimates import breakdown
+
+    stages = (first.movie.metadata if first.movie else {}).get("stages_s")
+    results["first_run_breakdown_s"] = {
+        stage.strip(): round(seconds, 3) for stage, seconds, _ in breakdown(first.records, stages)
+    }
     t_floor = floor_encode(movie, work / "floor.mp4")
     t_asm, meta = assembly_alone(first, plan, work / "assembly.mp4")
     clips, audio = _runner_inputs(first, plan)
@@ -323,6 +329,8 @@ def _print_table(results: dict[str, Any]) -> None:
                   "no higher than before")  # fmt: skip
     Console().print(table)
     print("re-rendered after the edit:", ", ".join(results["edit"]["steps_rerendered"]) or "none")
+    print("where the first run's time went (s; steps overlap, segments and audio overlap):",
+          json.dumps(results["first_run_breakdown_s"]))  # fmt: skip
     print("targets:", json.dumps(results["targets"]))
 
 

@@ -977,8 +977,12 @@ def status(
     run_id: Annotated[
         str | None, typer.Argument(help="A run id; without it, the latest runs.")
     ] = None,
+    timings: Annotated[
+        bool,
+        typer.Option("--timings", help="With RUN_ID: where the run's time went, stage by stage."),
+    ] = False,
 ) -> None:
-    """List recent runs, or show one run's steps."""
+    """List recent runs, or show one run's steps (--timings: where its time went)."""
     with _user_errors():
         from datetime import datetime
 
@@ -1010,6 +1014,9 @@ def status(
             out.print("Details of one run: sparkle-motion status RUN_ID")
             return
         info = run_status(run_id)
+        if timings:
+            _print_timings(info)
+            return
         state = "running (live)" if info["live"] else info["status"]
         title = _saved_plan(info).get("title", "")
         started = datetime.fromtimestamp(info["created_at"]).strftime("%Y-%m-%d %H:%M")
@@ -1039,6 +1046,32 @@ def status(
         _print_scorecard(run_id)
         if info["status"] in ("failed", "interrupted") and not info["live"]:
             out.print(f"Finish it with: sparkle-motion resume {_safe(run_id)}")
+
+
+def _print_timings(info: dict) -> None:
+    """``status RUN_ID --timings``: per step kind, the assembly and its stages."""
+    from rich.table import Table
+
+    from sparkle_motion.db.store import get_store
+    from sparkle_motion.estimates import breakdown
+
+    records = info["records"]
+    stages = None
+    movie = next((r for r in records if r.step_id == "assemble" and r.artifact_uri), None)
+    if movie is not None:
+        found = get_store().artifacts(uri=movie.artifact_uri)
+        stages = (found[0]["metadata"] if found else {}).get("stages_s")
+    wall = max(0.0, (info.get("updated_at") or 0) - (info.get("created_at") or 0))
+    table = Table(box=None, show_edge=False, pad_edge=False,
+                  title=f"Run {_safe(info['run_id'])}: {wall:.1f} s",
+                  title_justify="left")  # fmt: skip
+    for column in ("stage", "seconds", "of the run", "what"):
+        table.add_column(column, no_wrap=True)
+    for stage, seconds, note in breakdown(records, stages):
+        share = f"{100 * seconds / wall:.0f} %" if wall else ""
+        table.add_row(_safe(stage), f"{seconds:.2f}", share, _safe(note))
+    out.print(table, soft_wrap=False)
+    out.print("Steps run side by side, so their seconds add up to more than the run's.")
 
 
 def _record_output(record: Any) -> str:

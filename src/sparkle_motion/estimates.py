@@ -196,3 +196,30 @@ def record_run(
     for kind, units, seconds in rows:
         store.add_timing(profile, kind, units, seconds)
     return len(rows)
+
+
+def breakdown(
+    records: list[StepExecutionRecord], assembly_stages: dict[str, float] | None
+) -> list[tuple[str, float, str]]:
+    """Where a run's time went, for ``status RUN_ID --timings`` and the bench: per step
+    kind the summed seconds of the steps rendered (cached ones cost nothing), then the
+    assembly and its stages (segments and audio overlap). ``(stage, seconds, note)`` rows."""
+    rows: list[tuple[str, float, str]] = []
+    kinds: dict[str, list[StepExecutionRecord]] = {}
+    for r in records:
+        if r.step_id != "assemble":
+            kinds.setdefault(r.step_type, []).append(r)
+    for kind, group in sorted(kinds.items()):
+        rendered = [r for r in group if not r.cache_hit and r.duration_s is not None]
+        cached = len(group) - len(rendered)
+        note = f"{len(rendered)} rendered" + (f", {cached} from cache" if cached else "")
+        rows.append((kind, sum(r.duration_s or 0.0 for r in rendered), note))
+    assemble = next((r for r in records if r.step_id == "assemble"), None)
+    if assemble is not None:
+        note = "from cache" if assemble.cache_hit else "the movie"
+        rows.append(("assembly", assemble.duration_s or 0.0, note))
+        order = ("segments", "audio", "mux", "check")
+        stages = assembly_stages or {}
+        for stage in sorted(stages, key=lambda k: (order.index(k) if k in order else 9, k)):
+            rows.append((f"  {stage}", float(stages[stage]), "of the assembly"))
+    return rows

@@ -538,13 +538,23 @@ def assemble_clips(
         done = reused
         progress(done / total_work, f"segments {done}/{len(unique)} ready ({reused} cached)")
 
+    stages: dict[str, float] = {}  # where the assembly's time went (wall seconds)
+
+    def timed(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            stages[name] = round(time.perf_counter() - began, 3)
+
     with _work_folder(scratch, keep_failed_work, run) as work:
         # The soundtrack does not depend on the pictures: mix and normalise it while the
         # segments encode (it is single-threaded; the encoders leave room for it).
+        began = time.perf_counter()
         with ThreadPoolExecutor(max_workers=_workers() + 1, thread_name_prefix="assemble") as pool:
             sound_future = pool.submit(
                 contextvars.copy_context().run,
-                soundtrack.build_audio, exe, tl, opts, work, run, music,
+                timed, "audio", soundtrack.build_audio, exe, tl, opts, work, run, music,
             )  # fmt: skip
             futures = {
                 pool.submit(contextvars.copy_context().run, encode, key, seg): seg
@@ -555,6 +565,7 @@ def assemble_clips(
                     fut.result()
                     done += 1
                     progress(done / total_work, f"segments {done}/{len(unique)} ready")
+                stages["segments"] = round(time.perf_counter() - began, 3)
                 sound = sound_future.result()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -579,14 +590,14 @@ def assemble_clips(
             str(tmp_out),
         )
         try:
-            run(cmd)
+            timed("mux", run, cmd)
             os.replace(tmp_out, out_path)
         finally:
             tmp_out.unlink(missing_ok=True)
         done += 1
         progress(done / total_work, "segments joined, audio and subtitles muxed")
 
-    info = run.probe(exe, out_path)
+    info = timed("check", run.probe, exe, out_path)
     _check_movie(info, tl, want_subtitles=soft)
     hits = sum(1 for k in keys if cached[k])
     log_path = out_path.with_name(out_path.stem + ".ffmpeg.log")
@@ -641,6 +652,8 @@ def assemble_clips(
             "subtitle_streams": info.subtitle_streams,
         },
         "runtime_s": round(time.perf_counter() - started, 3),
+        # segments and audio overlap (the soundtrack is made while segments encode)
+        "stages_s": stages,
     }
     ref = adk_helpers.publish_local(out_path, "video/mp4", metadata)
     progress(1.0, "published")
