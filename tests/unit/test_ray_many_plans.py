@@ -191,7 +191,9 @@ def test_two_plans_from_two_drivers_share_the_gpus(
     records = {}
     for name, run in runs.items():
         recs = [r for r in store.step_records(run_id=run["run_id"]) if r.step_type == "image"]
-        assert len(recs) == STEPS and all(r.status == "succeeded" for r in recs)
+        assert len(recs) == STEPS and all(r.status == "succeeded" for r in recs), [
+            (r.step_id, r.status, r.attempts, r.error_message) for r in recs
+        ]
         records[name] = recs
     lines = [line.split() for line in log.read_text().splitlines()]
     assert sorted((p, s) for p, s, *_ in lines) == sorted(

@@ -8,6 +8,7 @@ jobs; the runner answers the scheduler's hooks, so those two never touch the sto
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -132,6 +133,9 @@ class Runner:
         self.ws = get_workspace(settings)
         self.run_dir = self.ws.run_dir(run_id)
         self.records: dict[str, StepExecutionRecord] = {}
+        # a step's record is read and rewritten by the scheduler (its state) and by the
+        # progress relay thread (its chunks): one lock, so a late chunk never undoes a finish
+        self._records_lock = threading.RLock()
         self.outputs: dict[str, list[ArtifactRef]] = {}
         self.inputs: dict[tuple[str, str], ArtifactRef] = {}
         self.warnings: list[str] = []  # cached outputs found damaged and rendered again
@@ -147,13 +151,14 @@ class Runner:
         )  # fmt: skip
 
     def _record(self, step_id: str, step_type: str, **fields: Any) -> StepExecutionRecord:
-        record = self.records.get(step_id) or StepExecutionRecord(
-            plan_id=self.plan.id, run_id=self.run_id, step_id=step_id, step_type=step_type,
-            status="queued",
-        )  # fmt: skip
-        record = record.model_copy(update=fields)
-        self.records[step_id] = record
-        self.store.upsert_step_record(record)
+        with self._records_lock:
+            record = self.records.get(step_id) or StepExecutionRecord(
+                plan_id=self.plan.id, run_id=self.run_id, step_id=step_id, step_type=step_type,
+                status="queued",
+            )  # fmt: skip
+            record = record.model_copy(update=fields)
+            self.records[step_id] = record
+            self.store.upsert_step_record(record)
         if record.status in _DONE:
             write_memory_event(
                 "step_record", record.model_dump(mode="json"),
@@ -328,16 +333,17 @@ class Runner:
 
     def message(self, message: Any) -> None:
         chunk = getattr(message, "chunk_index", None)
-        record = self.records.get(getattr(message, "step_id", None) or "")
-        if chunk is not None and record is not None and record.status == "running":
-            done = chunk + 1 if str(message.message or "").endswith("done") else chunk
-            record = record.model_copy(update={
-                "current_chunk": chunk, "completed_chunks": done,
-                "progress_percent": round(100 * message.progress, 1),
-                "last_progress_at": message.timestamp,
-            })  # fmt: skip
-            self.records[record.step_id] = record
-            self.store.upsert_step_record(record)
+        with self._records_lock:
+            record = self.records.get(getattr(message, "step_id", None) or "")
+            if chunk is not None and record is not None and record.status == "running":
+                done = chunk + 1 if str(message.message or "").endswith("done") else chunk
+                record = record.model_copy(update={
+                    "current_chunk": chunk, "completed_chunks": done,
+                    "progress_percent": round(100 * message.progress, 1),
+                    "last_progress_at": message.timestamp,
+                })  # fmt: skip
+                self.records[record.step_id] = record
+                self.store.upsert_step_record(record)
         if self.on_progress is not None:
             try:
                 self.on_progress(message)
