@@ -137,13 +137,13 @@ class RunPool:
             record_status(self.store, run_id, "queued")
             self._queue.put(run_id)
 
-    def requeue(self, run_id: str, steps: int) -> None:
+    def requeue(self, run_id: str) -> None:
         """Queue a stopped run again (``resume``): it must be resumable and the queue have
         room for it."""
         row = runs.resumable_row(self.store, run_id, self.settings)
         if run_id in self._running or run_id in self._waiting:
             raise RunStateError(f"run {run_id} is already {row['status']}")
-        with self.admission(steps) as admit:
+        with self.admission(len(_plan_steps(row))) as admit:
             self.store.update_run(run_id, status="queued", summary="")
             admit(run_id)
 
