@@ -7,8 +7,11 @@ the movie (and its QA report) without decoding or encoding anything.
 
 from __future__ import annotations
 
+import contextvars
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +19,15 @@ from sparkle_motion import cache
 from sparkle_motion.adk_helpers import publish_local, write_memory_event
 from sparkle_motion.db.store import Store
 from sparkle_motion.scenes import lipsync_audio_step
-from sparkle_motion.types import ArtifactRef, MoviePlan, NarrationInput, VisualInput
+from sparkle_motion.types import (
+    DEFAULT_NUM_FRAMES,
+    ArtifactRef,
+    MoviePlan,
+    NarrationInput,
+    VisualInput,
+)
 
-ASSEMBLER_VERSION = "assemble_ffmpeg@6"
+ASSEMBLER_VERSION = "assemble_ffmpeg@7"  # 7: two encoder threads per segment
 Progress = Callable[[float, str], None]
 
 
@@ -87,6 +96,41 @@ def assembly_inputs(
     return clips, {"narration": narration}, warnings
 
 
+def stand_ins(
+    plan: MoviePlan, done: set[str]
+) -> tuple[list[VisualInput], list[NarrationInput]] | None:
+    """What the steps not in ``done`` will give the assembler, as planned (media type and
+    length; no file), or None when that cannot be known (a custom step is still to run)."""
+    visuals: list[VisualInput] = []
+    lines: list[NarrationInput] = []
+    fps = plan.assemble_opts.fps
+    for step in plan.steps:
+        if step.id in done:
+            continue
+        uri = f"pending:{step.id}"
+        if step.type == "tts":
+            text = step.spoken_text or "..."
+            lines.append(NarrationInput(step_id=step.id, uri=uri, text=text, duration_s=1.0))
+        elif step.type == "image":
+            visuals.append(
+                VisualInput(step_id=step.id, step_type="image", uri=uri, media_type="image/png")
+            )
+        elif step.type in ("video", "lipsync"):
+            opts = getattr(step, "opts", None)
+            frames = getattr(opts, "num_frames", None) or DEFAULT_NUM_FRAMES
+            seconds = frames / (getattr(opts, "fps", None) or fps)
+            visuals.append(
+                VisualInput(
+                    step_id=step.id, step_type=step.type, uri=uri, media_type="video/mp4",
+                    duration_s=seconds, has_audio=step.type == "lipsync",
+                    audio_step_id=lipsync_audio_step(step),
+                )
+            )  # fmt: skip
+        else:
+            return None
+    return visuals, lines
+
+
 def assembly_key(
     plan: MoviePlan,
     outputs: dict[str, list[ArtifactRef]],
@@ -133,6 +177,75 @@ class Assembly:
         self.music: ArtifactRef | None = None  # the plan's music bed, once imported
         self.reviews: dict[str, str] = {}  # held output uri -> its review's status
         self.in_movie: set[str] = set()  # the steps whose output the movie shows
+        self._encoder: Any = None  # the run's SegmentEncoder, once a segment can be encoded
+        self._ahead: ThreadPoolExecutor | None = None
+        self._latest: dict[str, list[ArtifactRef]] | None = None
+        self._ahead_lock = threading.Lock()
+
+    # ------------------------------------------------- segments ahead of the assembly
+
+    def encode_ahead(self, outputs: dict[str, list[ArtifactRef]]) -> None:
+        """A step finished: start encoding the segments whose inputs now all exist, in the
+        background, while the run renders the rest (the assembly then finds them done or
+        waits for them). Never fails the run: the assembly does whatever is left."""
+        with self._ahead_lock:
+            pending = self._latest is not None
+            self._latest = dict(outputs)
+            if pending:  # a look is already queued: it takes the newest outputs
+                return
+            if self._ahead is None:
+                self._ahead = ThreadPoolExecutor(1, thread_name_prefix="segments-ahead")
+            self._ahead.submit(contextvars.copy_context().run, self._look_ahead)
+
+    def _look_ahead(self) -> None:
+        from sparkle_motion.function_tools.assemble_ffmpeg import entrypoint
+
+        with self._ahead_lock:
+            outputs, self._latest = self._latest or {}, None
+            if self._encoder is None:
+                self._encoder = entrypoint.SegmentEncoder()
+        try:
+            planned = stand_ins(self.plan, set(outputs))
+            if planned is None:
+                return
+            clips, audio, _warnings, _reviews = self._inputs(outputs)
+            at = {s.id: i for i, s in enumerate(self.plan.steps)}
+            visuals = sorted([*clips, *planned[0]], key=lambda v: at[v.step_id])
+            lines = sorted([*audio["narration"], *planned[1]], key=lambda n: at[n.step_id])
+            entrypoint.encode_ready_segments(
+                self.plan, visuals, {**audio, "narration": lines}, self.plan.assemble_opts,
+                pending=frozenset(s.id for s in self.plan.steps if s.id not in outputs),
+                encoder=self._encoder, work_dir=self._work_dir,
+            )  # fmt: skip
+        except Exception:
+            return
+
+    def close(self) -> None:
+        """Stop looking ahead; encodes not started are dropped, running ones end."""
+        with self._ahead_lock:
+            ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.shutdown(wait=True, cancel_futures=True)
+        if self._encoder is not None:
+            self._encoder.close(wait=True)
+
+    @property
+    def _work_dir(self) -> Path:
+        return self.run_dir / "tmp" / "assemble"  # a dead run's resume removes what is left
+
+    def _inputs(
+        self, outputs: dict[str, list[ArtifactRef]]
+    ) -> tuple[list[VisualInput], dict[str, Any], list[str], dict[str, str]]:
+        """(visuals, audio, warnings, review states of held outputs) for the assembler."""
+        from sparkle_motion.production import qa_loop
+
+        held = [uri for refs in outputs.values() for uri in qa_loop.held(refs)]
+        reviews = qa_loop.review_states(self.store, held)
+        approved = {u for u, state in reviews.items() if state == "approved"}
+        clips, audio, warnings = assembly_inputs(self.plan, outputs, approved)
+        if self.music is not None:
+            audio |= {"music": self.music.artifact_uri, "music_media_type": self.music.media_type}
+        return clips, audio, warnings, reviews
 
     def _assemble_movie(self, clips: list[VisualInput], audio: dict[str, Any]) -> ArtifactRef:
         """The assemble_ffmpeg FunctionTool over the steps' outputs."""
@@ -140,11 +253,15 @@ class Assembly:
 
         out = self.run_dir / "movie.mp4"
         opts = self.plan.assemble_opts
-        work = self.run_dir / "tmp" / "assemble"  # a dead run's resume removes what is left
+        with self._ahead_lock:
+            ahead, self._ahead = self._ahead, None
+        if ahead is not None:  # the last look ahead has started what it can
+            ahead.shutdown(wait=True)
         return assemble_clips(
-            self.plan, clips, audio, out, opts, work_dir=work,
+            self.plan, clips, audio, out, opts, work_dir=self._work_dir,
             on_progress=lambda f, m: self.progress(f * _ENCODE_SHARE, m),
             keep_failed_work=os.environ.get("SPARKLE_DEBUG") == "1",  # --debug sets it
+            encoder=self._encoder,
         )  # fmt: skip
 
     def movie(
@@ -154,13 +271,9 @@ class Assembly:
         from sparkle_motion.production import qa_loop
 
         held = [uri for refs in outputs.values() for uri in qa_loop.held(refs)]
-        self.reviews = qa_loop.review_states(self.store, held)
-        approved = {u for u, state in self.reviews.items() if state == "approved"}
+        clips, audio, warnings, self.reviews = self._inputs(outputs)
         states = {u: self.reviews.get(u, "pending") for u in held}
         key = assembly_key(self.plan, outputs, self.music, states)
-        clips, audio, warnings = assembly_inputs(self.plan, outputs, approved)
-        if self.music is not None:
-            audio |= {"music": self.music.artifact_uri, "music_media_type": self.music.media_type}
         self.warnings += warnings
         self.in_movie = {c.step_id for c in clips}
 

@@ -295,6 +295,8 @@ class Runner:
                 target = resolve_plan_path(out_path, self.validation.base_dir)
                 runs.copy_atomic(refs[0].path, target)
         self.outputs[job.step_id] = refs
+        if not cache_hit:  # a scene may be complete now: encode its segments meanwhile
+            self.assembly.encode_ahead(self.outputs)
         end = _now()
         record = self.records.get(job.step_id)
         start = record.start_time if record and record.start_time else end
@@ -453,6 +455,9 @@ class Runner:
             summary = " ".join(str(exc).split()) or type(exc).__name__
             raise
         finally:
+            if status != "succeeded":  # segments encoded ahead for a movie not coming
+                kill_recorded_groups(self.run_dir)
+            self.assembly.close()
             beat.stop()
             self.store.update_run(
                 self.run_id, status=status, summary=summary[:1000],

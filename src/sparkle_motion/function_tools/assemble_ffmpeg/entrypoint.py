@@ -6,6 +6,11 @@ and joined by stream copy. The soundtrack is mixed and loudness-normalised on it
 muxed in with soft subtitles. Editing one narration re-encodes only its scene and the two
 transitions beside it.
 
+A run need not wait for its last step to start: :func:`encode_ready_segments` encodes the
+segments whose inputs already exist (stand-ins mark the outputs still to come) on a
+:class:`SegmentEncoder` that the assembly then shares, so rendering and encoding overlap and
+the assembly finds most segments done. Waiting encodes start longest first.
+
 A segment file is trusted only while its seal holds: its sha256 is taken right after it is
 encoded and kept with its stat in a sidecar beside it (``<key>.mp4.seal``, see
 utils/seal.py). A segment whose stat changed is hashed again; one that is damaged,
@@ -23,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
+import heapq
 import json
 import os
 import platform
@@ -35,7 +42,7 @@ import time
 import uuid
 import wave
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -66,7 +73,14 @@ from sparkle_motion.utils.run_command import SubprocessResult, run_command
 from sparkle_motion.utils.seal import SidecarSeals, seal_file, sha256_file, touch
 from sparkle_motion.workspace import get_workspace
 
-__all__ = ["AssemblyError", "assemble_clips", "draw_title_card", "segment_cache_key"]
+__all__ = [
+    "AssemblyError",
+    "SegmentEncoder",
+    "assemble_clips",
+    "draw_title_card",
+    "encode_ready_segments",
+    "segment_cache_key",
+]
 
 SEGMENT_FORMAT = "sparkle-assemble-segment/1"
 CARD_FORMAT = "sparkle-title-card/2"  # 2: a font of the text's script, CJK wrapping
@@ -383,6 +397,258 @@ def _workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+# ------------------------------------------------------------------------ the encoder
+
+
+class SegmentEncoder:
+    """Encodes segments into the segment cache on its own threads, each key once.
+
+    A run shares one between the segments it encodes ahead of the assembly (a scene's, as
+    soon as that scene's inputs exist: :func:`encode_ready_segments`) and the assembly
+    itself, which waits for a key already being encoded instead of encoding it again.
+    Waiting encodes start longest first, wherever they came from, so the last to finish is
+    a short one. The commands it ran go into the movie's log. ``close()`` drops what has
+    not started.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or _workers()
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="segment")
+        self._futures: dict[str, Future[None]] = {}
+        self._waiting: list[tuple[int, int, Callable[[], None], Future[None]]] = []
+        self._lock = threading.Lock()
+        self._digests: dict[tuple[Path, int, int], str] = {}
+        self.run = _Runner()
+        self.ahead: set[str] = set()  # keys encoded ahead of the assembly
+
+    def submit(
+        self, key: str, encode: Callable[[], None], frames: int = 0, *, ahead: bool = False
+    ) -> Future[None]:
+        """Encode ``key`` (``frames`` long) with ``encode`` unless it is being encoded now
+        (then its future)."""
+        with self._lock:
+            fut = self._futures.get(key)
+            if fut is not None and not fut.done():
+                return fut
+            fut = Future()
+            self._futures[key] = fut
+            if ahead:
+                self.ahead.add(key)
+            job = contextvars.copy_context().run
+            heapq.heappush(
+                self._waiting, (-frames, len(self._futures), functools.partial(job, encode), fut)
+            )
+        self._pool.submit(self._next)
+        return fut
+
+    def _next(self) -> None:
+        """Run the longest waiting encode (each submit queues one of these)."""
+        with self._lock:
+            if not self._waiting:
+                return
+            _, _, encode, fut = heapq.heappop(self._waiting)
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            encode()
+        except BaseException as exc:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(None)
+
+    def started(self, key: str) -> bool:
+        with self._lock:
+            return key in self._futures
+
+    def digest(self, path: Path) -> str:
+        """The file's sha256, remembered while its size and mtime stay the same."""
+        st = path.stat()
+        memo = (path, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            known = self._digests.get(memo)
+        if known is None:
+            known = sha256_file(path)
+            with self._lock:
+                self._digests[memo] = known
+        return known
+
+    def close(self, *, wait: bool = True) -> None:
+        """Drop the encodes that have not started; with ``wait``, let running ones end."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for *_, fut in waiting:
+            fut.cancel()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+# ------------------------------------------------------------------------- the layout
+
+
+class _Layout:
+    """One assembly's timeline and everything a segment's key and encode need."""
+
+    def __init__(
+        self,
+        plan: MoviePlan,
+        visuals: list[VisualInput],
+        narrations: list[NarrationInput],
+        opts: AssembleOpts,
+        audio: dict[str, Any] | None,
+        cache_dir: Path | None,
+        work_dir: Path | None,
+        encoder: SegmentEncoder,
+        pending: frozenset[str] = frozenset(),
+    ) -> None:
+        ws = get_workspace()
+        self.cache = (
+            Path(cache_dir).expanduser().resolve() if cache_dir else ws.root / "cache" / "segments"
+        )
+        roots = _allowed_roots(ws.root, Path(cache_dir) if cache_dir else None)
+        self.files: dict[str, Path] = {}
+        for v in visuals:
+            if v.step_id not in pending:
+                self.files[v.uri] = _input_path(v.uri, roots, f"visual of step {v.step_id!r}")
+            if not commands.supported_media(v.media_type):
+                raise AssemblyError(f"visual of step {v.step_id!r}: unsupported {v.media_type!r}")
+        for n in narrations:
+            if n.step_id not in pending:
+                self.files[n.uri] = _input_path(n.uri, roots, f"narration of step {n.step_id!r}")
+        self.music = _music(audio, roots)
+        if any(c in str(self.cache) for c in "\n\r\x00"):
+            raise AssemblyError("the cache folder's path contains a control character")
+        self.exe = ffmpeg_exe()
+        self.version = ffmpeg_version()
+        self.encoder = encoder
+        self.pending = pending
+
+        # the files decide the timing: a clip's real length, a WAV's real length
+        fixed: list[VisualInput] = []
+        for v in visuals:
+            if v.media_type.startswith("video/") and not v.duration_s and v.step_id not in pending:
+                info = encoder.run.probe(self.exe, self.files[v.uri])
+                if not info.duration_s:
+                    raise AssemblyError(f"clip of step {v.step_id!r} has no readable duration")
+                v = v.model_copy(update={"duration_s": info.duration_s})
+            fixed.append(v)
+        narrations = [
+            n.model_copy(update={"duration_s": secs})
+            if n.step_id not in pending
+            and (secs := _wav_seconds(self.files[n.uri]))
+            and abs(secs - n.duration_s) > 1e-3
+            else n
+            for n in narrations
+        ]  # fmt: skip
+        self.tl = build_timeline(plan, fixed, narrations, opts)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        self.cards: dict[str, Path] = {}
+        self.enc = commands.encode_args(opts)
+        self.segments = self.tl.segments()
+        self.cues = build_cues(self.tl)
+        style = opts.burned_subtitles()
+        self.burns: list[burn.Burn | None] = (
+            burn.prepare(style, self.tl, self.cues, self.segments, self.cache / "subs")
+            if style is not None and self.cues
+            else [None] * len(self.segments)
+        )
+        self.scratch = Path(work_dir) if work_dir is not None else ws.tmp
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        # an encode lands in the cache by rename, so its temp file must be on the same disk
+        same_disk = self.scratch.stat().st_dev == self.cache.stat().st_dev
+        self.scratch_for_cache = self.scratch if same_disk else self.cache
+
+    def path_of(self, v: Visual) -> Path:
+        if v.kind != "card":
+            return self.files[v.uri]
+        if v.text not in self.cards:
+            self.cards[v.text] = _card_path(self.cache, v.text, (self.tl.width, self.tl.height))
+        return self.cards[v.text]
+
+    def _digest(self, v: Visual) -> str:
+        return "sha256:" + self.encoder.digest(self.path_of(v))
+
+    def key(self, i: int) -> str:
+        seg, b = self.segments[i], self.burns[i]
+        return segment_cache_key(
+            self.tl, seg, self.enc, self._digest, self.version, b.key if b else None
+        )
+
+    def ready(self, i: int) -> bool:
+        """Whether segment ``i`` can be encoded now: its scenes have all their inputs, and
+        the scenes beside them their narration (which decides where a transition lies)."""
+        seg = self.segments[i]
+        own = [seg.index] if seg.kind == "scene" else [seg.index, seg.index + 1]
+        near = {own[0] - 1, own[-1] + 1} - set(own)
+        scenes = self.tl.scenes
+        if any(sid in self.pending for k in own for sid in scenes[k].step_ids):
+            return False
+        lines = {ln.step_id for k in near if 0 <= k < len(scenes) for ln in scenes[k].lines}
+        return not (lines & self.pending)
+
+    def encode(self, key: str, i: int, run: _Runner) -> None:
+        seg, b = self.segments[i], self.burns[i]
+        final = self.cache / f"{key}.mp4"
+        tmp = self.scratch_for_cache / f".{key}.{uuid.uuid4().hex[:8]}.part"
+        cmd = commands.segment_command(
+            self.exe, self.tl, seg, self.enc, lambda v: str(self.path_of(v)), str(tmp),
+            b.run if b else None,
+        )  # fmt: skip
+        try:
+            run(cmd, timeout_s=max(SEGMENT_TIMEOUT_S, seg.frames / self.tl.fps * 30))
+            os.replace(tmp, final)
+            if seal_file(final, _SEALS) is None:
+                raise AssemblyError(f"segment {final.name} changed while it was sealed")
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _inputs(
+    movie_plan: MoviePlan | dict[str, Any],
+    clips: list[VisualInput] | list[dict[str, Any]],
+    audio: dict[str, Any] | None,
+    opts: AssembleOpts | dict[str, Any] | None,
+) -> tuple[MoviePlan, AssembleOpts, list[VisualInput], list[NarrationInput]]:
+    plan = movie_plan if isinstance(movie_plan, MoviePlan) else MoviePlan.model_validate(movie_plan)
+    visuals = [c if isinstance(c, VisualInput) else VisualInput.model_validate(c) for c in clips]
+    return plan, _as_opts(opts, plan), visuals, _narrations(audio)
+
+
+def encode_ready_segments(
+    movie_plan: MoviePlan | dict[str, Any],
+    clips: list[VisualInput] | list[dict[str, Any]],
+    audio: dict[str, Any] | None,
+    opts: AssembleOpts | dict[str, Any] | None,
+    *,
+    pending: frozenset[str],
+    encoder: SegmentEncoder,
+    cache_dir: Path | None = None,
+    work_dir: Path | None = None,
+) -> int:
+    """Start encoding, on ``encoder``, the segments whose inputs all exist, while the rest
+    of the run is still rendering; returns how many were started.
+
+    ``clips`` and ``audio`` hold every output the movie will have: the ones not rendered
+    yet (``pending``: their step ids) as stand-ins with the planned media type and length.
+    A segment that touches a pending step waits; so does every segment when subtitles are
+    burned in (their layout depends on all the text). A guess that turns out wrong costs
+    work, never a wrong movie: the assembly encodes by the key of the finished timeline.
+    """
+    plan, opts, visuals, narrations = _inputs(movie_plan, clips, audio, opts)
+    if opts.burned_subtitles() is not None:
+        return 0
+    lay = _Layout(plan, visuals, narrations, opts, audio, cache_dir, work_dir, encoder, pending)
+    started = 0
+    for i in range(len(lay.segments)):
+        if not lay.ready(i):
+            continue
+        key = lay.key(i)
+        if encoder.started(key) or touch(lay.cache / f"{key}.mp4", _SEALS) is None:
+            continue
+        encode = functools.partial(lay.encode, key, i, encoder.run)
+        encoder.submit(key, encode, lay.segments[i].frames, ahead=True)
+        started += 1
+    return started
+
+
 # ------------------------------------------------------------------------------ assemble
 
 
@@ -397,6 +663,7 @@ def assemble_clips(
     on_progress: ProgressFn | None = None,
     work_dir: Path | None = None,
     keep_failed_work: bool = False,
+    encoder: SegmentEncoder | None = None,
 ) -> ArtifactRef:
     """Assemble the plan's visual outputs and narration into ``out_path`` and publish it.
 
@@ -413,6 +680,8 @@ def assemble_clips(
             own temp folder, so what a killed run leaves is found and removed by its resume.
         keep_failed_work: on failure keep the temp folder (with ``ffmpeg.log``) and name it
             in the error (``--debug``).
+        encoder: the run's SegmentEncoder, which may have encoded some segments ahead
+            (default: one of its own, closed at the end).
 
     Returns:
         The published MP4's ArtifactRef (metadata: plan_id, ffmpeg_version, encode args,
@@ -424,119 +693,60 @@ def assemble_clips(
         SubprocessError: ffmpeg failed (the message ends with its last error lines).
     """
     started = time.perf_counter()
-    plan = movie_plan if isinstance(movie_plan, MoviePlan) else MoviePlan.model_validate(movie_plan)
-    opts = _as_opts(opts, plan)
-    visuals = [c if isinstance(c, VisualInput) else VisualInput.model_validate(c) for c in clips]
-    narrations = _narrations(audio)
+    plan, opts, visuals, narrations = _inputs(movie_plan, clips, audio, opts)
     progress = on_progress or (lambda fraction, message: None)
+    own_encoder = encoder is None
+    enc_pool = encoder or SegmentEncoder()
+    try:
+        return _assemble(
+            plan, opts, visuals, narrations, audio, Path(out_path), cache_dir, work_dir,
+            keep_failed_work, enc_pool, progress, started,
+        )  # fmt: skip
+    finally:
+        if own_encoder:
+            enc_pool.close(wait=True)
 
-    ws = get_workspace()
-    cache = Path(cache_dir).expanduser().resolve() if cache_dir else ws.root / "cache" / "segments"
-    roots = _allowed_roots(ws.root, Path(cache_dir) if cache_dir else None)
-    files: dict[str, Path] = {}
-    for v in visuals:
-        files[v.uri] = _input_path(v.uri, roots, f"visual of step {v.step_id!r}")
-        if not commands.supported_media(v.media_type):
-            raise AssemblyError(f"visual of step {v.step_id!r}: unsupported {v.media_type!r}")
-    for n in narrations:
-        files[n.uri] = _input_path(n.uri, roots, f"narration of step {n.step_id!r}")
-    music = _music(audio, roots)
-    out_path = Path(out_path).expanduser().resolve()
+
+def _assemble(
+    plan: MoviePlan,
+    opts: AssembleOpts,
+    visuals: list[VisualInput],
+    narrations: list[NarrationInput],
+    audio: dict[str, Any] | None,
+    out_path: Path,
+    cache_dir: Path | None,
+    work_dir: Path | None,
+    keep_failed_work: bool,
+    encoder: SegmentEncoder,
+    progress: ProgressFn,
+    started: float,
+) -> ArtifactRef:
+    out_path = out_path.expanduser().resolve()
     if out_path.is_dir():
         raise AssemblyError(f"{out_path} is a folder; give the MP4 file to write")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if any(c in str(cache) for c in "\n\r\x00"):
-        raise AssemblyError("the cache folder's path contains a control character")
-
-    exe = ffmpeg_exe()
-    version = ffmpeg_version()
     run = _Runner()
-
-    # the files decide the timing: a clip's real length, a WAV's real length
-    fixed: list[VisualInput] = []
-    for v in visuals:
-        if v.media_type.startswith("video/") and not v.duration_s:
-            info = run.probe(exe, files[v.uri])
-            if not info.duration_s:
-                raise AssemblyError(f"clip of step {v.step_id!r} has no readable duration")
-            v = v.model_copy(update={"duration_s": info.duration_s})
-        fixed.append(v)
-    narrations = [
-        n.model_copy(update={"duration_s": secs})
-        if (secs := _wav_seconds(files[n.uri])) and abs(secs - n.duration_s) > 1e-3
-        else n
-        for n in narrations
-    ]  # fmt: skip
-
-    tl = build_timeline(plan, fixed, narrations, opts)
-    cache.mkdir(parents=True, exist_ok=True)
-    size = (tl.width, tl.height)
-    cards = {
-        v.text: _card_path(cache, v.text, size)
-        for s in tl.scenes
-        for v in s.visuals
-        if v.kind == "card"
-    }
-    digests: dict[Path, str] = {}
-
-    def path_of(v: Visual) -> Path:
-        return cards[v.text] if v.kind == "card" else files[v.uri]
-
-    def digest(v: Visual) -> str:
-        p = path_of(v)
-        if p not in digests:
-            digests[p] = sha256_file(p)
-        return "sha256:" + digests[p]
-
-    enc = commands.encode_args(opts)
-    segments = tl.segments()
-    cues = build_cues(tl)
-    style = opts.burned_subtitles()
-    burns: list[burn.Burn | None] = (
-        burn.prepare(style, tl, cues, segments, cache / "subs")
-        if style is not None and cues
-        else [None] * len(segments)
-    )
-    keys = [
-        segment_cache_key(tl, seg, enc, digest, version, b.key if b else None)
-        for seg, b in zip(segments, burns, strict=True)
-    ]
-    first: dict[str, Segment] = {}
-    burn_of: dict[str, str | None] = {}
-    for seg, key, b in zip(segments, keys, burns, strict=True):
-        first.setdefault(key, seg)
-        burn_of.setdefault(key, b.run if b else None)
+    lay = _Layout(plan, visuals, narrations, opts, audio, cache_dir, work_dir, encoder)
+    tl, cache, exe, music = lay.tl, lay.cache, lay.exe, lay.music
+    segments, cues, enc = lay.segments, lay.cues, lay.enc
+    keys = [lay.key(i) for i in range(len(segments))]
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
     # a sealed, intact segment is marked recently used (kept by a future eviction); any
-    # other (missing, unsealed, damaged, truncated) is encoded
-    todo = {k: seg for k, seg in first.items() if touch(cache / f"{k}.mp4", _SEALS) is not None}
-    scratch = Path(work_dir) if work_dir is not None else ws.tmp
-    scratch.mkdir(parents=True, exist_ok=True)
-    # an encode lands in the cache by rename, so its temp file must be on the same disk
-    same_disk = scratch.stat().st_dev == cache.stat().st_dev
-    scratch_for_cache = scratch if same_disk else cache
-    cached = {k: k not in todo for k in keys}
-
-    def encode(key: str, seg: Segment) -> None:
-        final = cache / f"{key}.mp4"
-        tmp = scratch_for_cache / f".{key}.{uuid.uuid4().hex[:8]}.part"
-        cmd = commands.segment_command(
-            exe, tl, seg, enc, lambda v: str(path_of(v)), str(tmp), burn_of[key]
-        )
-        try:
-            run(cmd, timeout_s=max(SEGMENT_TIMEOUT_S, seg.frames / tl.fps * 30))
-            os.replace(tmp, final)
-            if seal_file(final, _SEALS) is None:
-                raise AssemblyError(f"segment {final.name} changed while it was sealed")
-        finally:
-            tmp.unlink(missing_ok=True)
+    # other (missing, unsealed, damaged, truncated) is encoded; one being encoded ahead is
+    # waited for
+    todo = {k: i for k, i in first.items() if touch(cache / f"{k}.mp4", _SEALS) is not None}
+    ahead = {k for k in first if k in encoder.ahead}
+    cached = {k: k not in todo and k not in ahead for k in keys}
+    scratch = lay.scratch
 
     unique = list(dict.fromkeys(keys))
     total_work = len(unique) + 2
-    done = 0
-    reused = sum(1 for key in unique if cached[key])
+    reused = sum(1 for key in unique if key not in todo)
+    done = reused
     if reused:
-        done = reused
-        progress(done / total_work, f"segments {done}/{len(unique)} ready ({reused} cached)")
+        progress(done / total_work, f"segments {done}/{len(unique)} ready")
 
     stages: dict[str, float] = {}  # where the assembly's time went (wall seconds)
 
@@ -551,15 +761,15 @@ def assemble_clips(
         # The soundtrack does not depend on the pictures: mix and normalise it while the
         # segments encode (it is single-threaded; the encoders leave room for it).
         began = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=_workers() + 1, thread_name_prefix="assemble") as pool:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="soundtrack") as pool:
             sound_future = pool.submit(
                 contextvars.copy_context().run,
                 timed, "audio", soundtrack.build_audio, exe, tl, opts, work, run, music,
             )  # fmt: skip
-            futures = {
-                pool.submit(contextvars.copy_context().run, encode, key, seg): seg
-                for key, seg in todo.items()
-            }
+            futures = [
+                encoder.submit(k, functools.partial(lay.encode, k, i, run), segments[i].frames)
+                for k, i in todo.items()
+            ]
             try:
                 for fut in as_completed(futures):
                     fut.result()
@@ -568,7 +778,7 @@ def assemble_clips(
                 stages["segments"] = round(time.perf_counter() - began, 3)
                 sound = sound_future.result()
             except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
+                sound_future.cancel()
                 raise
         done += 1
         progress(done / total_work, "audio mixed and levelled")
@@ -601,15 +811,15 @@ def assemble_clips(
     _check_movie(info, tl, want_subtitles=soft)
     hits = sum(1 for k in keys if cached[k])
     log_path = out_path.with_name(out_path.stem + ".ffmpeg.log")
-    log_path.write_text(run.log_text(), encoding="utf-8")
+    log_path.write_text(encoder.run.log_text() + "\n" + run.log_text(), encoding="utf-8")
     metadata: dict[str, Any] = {
         "plan_id": plan.id,
-        "ffmpeg_version": version,
+        "ffmpeg_version": lay.version,
         "ffmpeg": exe,
         "platform": platform.platform(),
         "encode_args": enc,
         "audio_encode_args": commands.audio_encode_args(opts),
-        "commands": run.commands,
+        "commands": encoder.run.commands + run.commands,
         "duration_s": tl.duration_s,
         "frames": tl.total_frames,
         "fps": tl.fps,
@@ -633,6 +843,7 @@ def assemble_clips(
             for s, k in zip(segments, keys, strict=True)
         ],
         "segment_cache": {"hits": hits, "misses": len(keys) - hits, "dir": str(cache)},
+        "segments_ahead": len(ahead),  # encoded while the run was still rendering
         "loudness": {
             "target_lufs": opts.loudness_lufs,
             "measured": sound.measured,
@@ -640,7 +851,7 @@ def assemble_clips(
             "output": sound.output,
         },
         "subtitle_cues": len(cues),
-        "subtitles_burned": any(b is not None for b in burns),
+        "subtitles_burned": any(b is not None for b in lay.burns),
         "music": music.path if music is not None else None,
         "srt_path": str(srt_path) if srt_path is not None else None,
         "log_path": str(log_path),
