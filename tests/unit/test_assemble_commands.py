@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from sparkle_motion.function_tools.assemble_ffmpeg.subtitles import (
 )
 from sparkle_motion.function_tools.assemble_ffmpeg.timeline import Timeline, Visual, build_timeline
 from sparkle_motion.types import AssembleOpts, MoviePlan, NarrationInput, VisualInput
+from sparkle_motion.utils.ffmpeg import ffmpeg_exe
+from sparkle_motion.utils.run_command import run_command
 
 OPTS = AssembleOpts(width=320, height=180, fps=24, preset="veryfast", crf=23)
 
@@ -267,10 +270,9 @@ MEASURED = {
 }
 
 
-def test_loudnorm_pass_one_measures_as_json() -> None:
-    cmd = commands.loudnorm_pass1_command("ffmpeg", "/t/mix.wav", -16.0)
-    af = cmd[cmd.index("-af") + 1]
-    assert af == "loudnorm=I=-16:TP=-1.5:LRA=11:print_format=json"
+def test_the_mix_is_measured_by_the_r128_meter() -> None:
+    cmd = commands.loudness_meter_command("ffmpeg", "/t/mix.wav")
+    assert cmd[cmd.index("-af") + 1] == "ebur128=peak=true:framelog=quiet"
     assert cmd[-3:-1] == ["-f", "null"] and cmd[-1].startswith("/")
 
 
@@ -291,18 +293,46 @@ def test_second_pass_applies_one_gain_then_holds_the_peaks() -> None:
     assert "volume=" not in " ".join(silent)
 
 
-def test_parse_loudnorm_json() -> None:
-    stderr = (
-        '[Parsed_loudnorm_0 @ 0x1] \n{\n\t"input_i" : "-27.61",\n\t"input_tp" : "-4.47",\n'
-        '\t"input_lra" : "18.06",\n\t"input_thresh" : "-39.20",\n'
-        '\t"normalization_type" : "dynamic",\n\t"target_offset" : "0.58"\n}\n'
-    )
-    data = commands.parse_loudnorm_json(stderr)
-    assert data["input_i"] == -27.61 and data["target_offset"] == 0.58
-    assert data["normalization_type"] == "dynamic"
-    assert commands.parse_loudnorm_json('{"input_i" : "-inf"}')["input_i"] == float("-inf")
+SUMMARY = """[Parsed_ebur128_0 @ 0x1] Summary:
+
+  Integrated loudness:
+    I:         -27.6 LUFS
+    Threshold: -39.2 LUFS
+
+  Loudness range:
+    LRA:        18.1 LU
+    Threshold: -48.6 LUFS
+    LRA low:   -28.6 LUFS
+    LRA high:  -10.5 LUFS
+
+  True peak:
+    Peak:       -4.5 dBFS
+"""
+
+
+def test_parse_ebur128_summary() -> None:
+    data = commands.parse_ebur128_summary("[Parsed_ebur128_0 @ 0x1] t: 0.1 M: -120\n" + SUMMARY)
+    assert data == {"input_i": -27.6, "input_thresh": -39.2, "input_lra": 18.1, "input_tp": -4.5}
+    silence = SUMMARY.replace("-27.6 LUFS", "-70.0 LUFS").replace("-4.5 dBFS", "-inf dBFS")
+    assert commands.parse_ebur128_summary(silence)["input_tp"] == float("-inf")
     with pytest.raises(AssemblyError):
-        commands.parse_loudnorm_json("no json here")
+        commands.parse_ebur128_summary("no summary here")
+    with pytest.raises(AssemblyError):
+        commands.parse_ebur128_summary(SUMMARY.replace("True peak:", "Sample peak:"))
+
+
+def test_the_meter_reads_a_known_level(tmp_path: Path) -> None:
+    """A sine of peak A on both channels is 20*log10(A) LUFS (BS.1770: -3.01 per channel,
+    two channels) with that true peak: -20 LUFS and -20 dBFS for A = 0.1."""
+    wav = tmp_path / "tone.wav"
+    run_command([
+        ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+        "aevalsrc=0.1*sin(2*PI*997*t)|0.1*sin(2*PI*997*t):s=48000:d=5", str(wav),
+    ])  # fmt: skip
+    stderr = run_command(commands.loudness_meter_command(ffmpeg_exe(), str(wav))).stderr
+    data = commands.parse_ebur128_summary(stderr)
+    assert data["input_i"] == pytest.approx(-20.0, abs=0.2)
+    assert data["input_tp"] == pytest.approx(-20.0, abs=0.2)
 
 
 # ------------------------------------------------------------------------------ subtitles
@@ -332,7 +362,7 @@ def test_every_command_filters_on_one_thread_and_encodes_audio_on_one() -> None:
         commands.segment_command("ffmpeg", tl, seg, commands.encode_args(OPTS), _source, "/o"),
         commands.mux_command("ffmpeg", "/t/list", "/t/a.m4a", "/t/s.srt", "/o/m.mp4"),
         commands.mix_command("ffmpeg", places, 96000, 48000, "/t/mix.wav"),
-        commands.loudnorm_pass1_command("ffmpeg", "/t/mix.wav", -16.0),
+        commands.loudness_meter_command("ffmpeg", "/t/mix.wav"),
         commands.soundtrack_command("ffmpeg", "/t/mix.wav", 7.5, OPTS, 96000, "/t/a"),
     ]
     for cmd in cmds:

@@ -2,11 +2,12 @@
 
 Each WAV starts at its scene's start plus the lead pad (sample-exact, ``adelay``); the mix
 covers the whole movie (silence where nobody speaks) and is exactly as long as the video.
-loudnorm measures the mix; the second pass applies the one gain that reaches the target (no
-pumping, exact arithmetic, so the same mix always gives the same bytes), a brick-wall limiter
-holds the peaks, and the result is encoded AAC. A music bed (``assemble_opts.music``) goes
-under the voice before the measurement: looped or cut to the movie's length, faded out, and
-ducked by a sidechain compressor keyed on the voice, so the target holds for the whole mix.
+ffmpeg's EBU R128 meter measures the mix; the second pass applies the one gain that reaches
+the target (no pumping, exact arithmetic, so the same mix always gives the same bytes), a
+brick-wall limiter holds the peaks, and the result is encoded AAC. A music bed
+(``assemble_opts.music``) goes under the voice before the measurement: looped or cut to the
+movie's length, faded out, and ducked by a sidechain compressor keyed on the voice, so the
+target holds for the whole mix.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def build_audio(
     result.commands.append(cmd)
     gain_db: float | None = None
     if places or music is not None:
-        cmd = commands.loudnorm_pass1_command(exe, str(mix), opts.loudness_lufs)
-        figures = commands.parse_loudnorm_json(run(cmd).stderr)
+        cmd = commands.loudness_meter_command(exe, str(mix))
+        figures = commands.parse_ebur128_summary(run(cmd).stderr)
         result.commands.append(cmd)
         result.measured = figures
         level = figures.get("input_i")
