@@ -142,12 +142,13 @@ def thousand_steps(profile: str) -> tuple[float, float]:
     # the executor's own cost: the assembly of 1,000 stills is not what this measures
     from sparkle_motion.production.assembly import Assembly
 
-    saved = Assembly._assemble_movie
+    saved = Assembly._assemble_movie, Assembly.encode_ahead
     Assembly._assemble_movie = lambda self, c, a: publish_local(b"-", "video/mp4")  # type: ignore[method-assign]
+    Assembly.encode_ahead = lambda self, outputs: None  # type: ignore[method-assign]
     try:
         run, _ = _timed(production_agent.run_plan, plan, profile="fixture")
     finally:
-        Assembly._assemble_movie = saved  # type: ignore[method-assign]
+        Assembly._assemble_movie, Assembly.encode_ahead = saved  # type: ignore[method-assign]
     return dry, run
 
 
@@ -175,26 +176,35 @@ def _tree_rss_kib(root: int) -> int:
 
 
 def peak_rss_mib(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run ``command``; the peak of its process tree's summed RSS (sampled every 20 ms) and
-    the largest single process's max RSS (getrusage), both in MiB."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    """Run ``command`` (which prints the largest max RSS of itself and its children, in KiB,
+    as its last line); the peak of its process tree's summed RSS (sampled every 20 ms) and
+    that largest single process's max RSS, both in MiB."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     peak = 0
     while proc.poll() is None:
         peak = max(peak, _tree_rss_kib(proc.pid))
         time.sleep(0.02)
+    out = proc.stdout.read() if proc.stdout else ""
     if proc.returncode != 0:
         raise SystemExit(f"{command} failed with {proc.returncode}")
-    single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return peak / 1024, max(single, before) / 1024
+    return peak / 1024, int(out.strip().splitlines()[-1]) / 1024
+
+
+def _largest_rss_kib() -> int:
+    """The largest max RSS of this process and of any child it waited for (KiB)."""
+    import resource
+
+    return max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
 
 
 def main() -> int:
     if sys.argv[1:2] == ["--thousand-steps-only"]:  # the peak-memory measure's own process
         sys.path.insert(0, str(ROOT.parent))
         thousand_steps("fixture")
+        print(_largest_rss_kib())
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="fixture", choices=["fixture", "preview", "full"])

@@ -127,6 +127,26 @@ def _wait_streaming(
     proc.wait(timeout=max(0.1, deadline - time.monotonic()))
 
 
+def _wait(proc: subprocess.Popen, timeout_s: float) -> bool:
+    """Wait for ``proc`` to exit; at ``timeout_s`` a timer kills its process group. True if
+    it did. (``Popen.wait(timeout)`` polls with sleeps of up to 50 ms, so every command ended
+    up to 50 ms after its process did; a blocking wait returns at once.)"""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        kill_process_group(proc.pid)
+
+    timer = threading.Timer(timeout_s, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        proc.wait()
+    finally:
+        timer.cancel()
+    return expired.is_set()
+
+
 def _run_once(
     cmd: list[str],
     cwd: Path | None,
@@ -162,7 +182,7 @@ def _run_once(
         timed_out = False
         try:
             if on_line is None:
-                proc.wait(timeout=timeout_s)
+                timed_out = _wait(proc, timeout_s)
             else:
                 _wait_streaming(proc, timeout_s, on_line, out)
         except subprocess.TimeoutExpired:
