@@ -19,11 +19,13 @@ warning (``ok`` false, ``reason`` set), not a rejection.
 
 from __future__ import annotations
 
+import contextvars
 import io
 import math
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -260,13 +262,18 @@ def _decode_pieces(
     work: Path,
 ) -> dict[str, Any]:
     """The sound from the movie file (it is made anew for every movie), the pictures from
-    the movie's segment files, each decoded once and kept (see pieces.py)."""
-    out = _decode(path, info, fps, s, work, video=False)
+    the movie's segment files, each decoded once and kept (see pieces.py). The sound is
+    decoded while the pictures are: one more process beside the segments' decodes."""
     kept = (opts or {}).get("measure_cache")
-    frames, total, _decoded = pieces.measure(
-        parts, movie_fps, fps, (s["analysis_width"], s["analysis_height"]), work,
-        Path(kept) if kept else None, s["timeout_s"],
-    )  # fmt: skip
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-sound") as pool:
+        sound = pool.submit(
+            contextvars.copy_context().run, _decode, path, info, fps, s, work, False
+        )
+        frames, total, _decoded = pieces.measure(
+            parts, movie_fps, fps, (s["analysis_width"], s["analysis_height"]), work,
+            Path(kept) if kept else None, s["timeout_s"],
+        )  # fmt: skip
+        out = sound.result()
     out["video"], out["frames_decoded"] = frames, total
     return out
 
