@@ -317,6 +317,7 @@ class Assembly:
                 "provider": provider,
                 "target_lufs": self.plan.assemble_opts.loudness_lufs,
                 "expected_duration_s": movie.metadata.get("duration_s"),
+                **(self._qa_pieces(movie) if qa.checks_movies(provider) else {}),
             }
             report = qa.inspect_movie(movie.path, segments or None, opts=opts)
             if report is None:
@@ -341,6 +342,33 @@ class Assembly:
             return []
         report = QAReport.model_validate_json(refs[0].path.read_text(encoding="utf-8"))
         return qa.report_warnings(report, provider) if not report.ok else []
+
+    @staticmethod
+    def _qa_pieces(movie: ArtifactRef) -> dict[str, Any]:
+        """The movie's segment files for its QA (``pieces``, ``fps``, ``measure_cache``), so
+        QA decodes only the segments it has not measured before; nothing (QA decodes the whole
+        movie) when a segment file is missing or no longer the one the movie was joined from."""
+        from sparkle_motion.utils.seal import SidecarSeals, check
+        from sparkle_motion.workspace import get_workspace
+
+        meta = movie.metadata
+        folder = (meta.get("segment_cache") or {}).get("dir")
+        segments = meta.get("segments") or []
+        if not folder or not segments or not meta.get("fps"):
+            return {}
+        seals = SidecarSeals()
+        pieces = []
+        for seg in segments:
+            if not all(k in seg for k in ("start_frame", "frames", "key")):
+                return {}
+            path = Path(folder) / f"{seg['key']}.mp4"
+            if check(path, seals) is not None:  # one stat while its seal holds
+                return {}
+            pieces.append(
+                {"path": str(path), **{k: seg[k] for k in ("start_frame", "frames", "key")}}
+            )
+        measured = get_workspace().root / "cache" / "qa-pictures"
+        return {"pieces": pieces, "fps": meta["fps"], "measure_cache": str(measured)}
 
     def companions(
         self, movie: ArtifactRef, outputs: dict[str, list[ArtifactRef]], beside: Path | None

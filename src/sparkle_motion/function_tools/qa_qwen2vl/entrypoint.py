@@ -33,6 +33,11 @@ def inspect_movie(
     return None if check is None else check(Path(path), segments, opts)
 
 
+def checks_movies(provider: str) -> bool:
+    """Whether the provider checks finished movies (fixture does not)."""
+    return hasattr(backend(TOOL, provider), "inspect_movie")
+
+
 def report_warnings(report: QAReport, provider: str) -> list[str]:
     """One line per failed check, with the time it occurs."""
     module = backend(TOOL, provider)

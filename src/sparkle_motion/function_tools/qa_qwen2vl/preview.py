@@ -7,6 +7,8 @@ Two entry points share one report shape (:class:`~sparkle_motion.types.QAReport`
 * :func:`inspect_movie` decodes a movie once, small (160x90 gray at 8 fps, mono 16 kHz audio,
   plus ffmpeg's EBU R128 meter on the original channels) and looks for black and frozen
   pictures, long silences, clipping, loudness off target and streams of different lengths.
+  Given the movie's segment files it takes the pictures from them instead, each decoded
+  once and kept by its key (pieces.py): after an edit only the changed segments are decoded.
 
 Every finding is a flag such as ``"frozen 2.00-3.00 s"``; the structured findings (check,
 start, end, value) are kept in ``report.report["findings"]`` so :func:`warnings` can word them
@@ -17,17 +19,20 @@ warning (``ok`` false, ``reason`` set), not a rejection.
 
 from __future__ import annotations
 
+import contextvars
 import io
 import math
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sparkle_motion.errors import ConfigError
+from sparkle_motion.function_tools.qa_qwen2vl import pieces
 from sparkle_motion.types import QAFrameResult, QAReport, uri_to_path
 from sparkle_motion.utils.ffmpeg import MediaInfo, ffmpeg_exe, probe
 from sparkle_motion.utils.run_command import run_command
@@ -186,12 +191,14 @@ _PEAK = re.compile(r"Sample peak:\s*Peak:\s*(-?inf|-?\d+(?:\.\d+)?) dBFS")
 
 
 def _decode(
-    path: Path, info: MediaInfo, fps: float, s: dict[str, Any], work: Path
+    path: Path, info: MediaInfo, fps: float, s: dict[str, Any], work: Path, video: bool = True
 ) -> dict[str, Any]:
-    """One ffmpeg run: small gray frames, mono 16 kHz samples and the R128 summary."""
+    """One ffmpeg run: small gray frames, mono 16 kHz samples and the R128 summary
+    (``video`` False: the sound only, without decoding the pictures)."""
     w, h, rate = s["analysis_width"], s["analysis_height"], s["audio_rate"]
+    video = video and info.has_video
     chains, outputs = [], []
-    if info.has_video:
+    if video:
         chains.append(f"[0:v:0]fps={fps:g},scale={w}:{h}:flags=area,format=gray[v]")
         outputs += ["-map", "[v]", "-f", "rawvideo", "-y", str(work / "v.raw")]
     if info.has_audio:
@@ -207,13 +214,16 @@ def _decode(
         )
         outputs += ["-map", "[a]", "-f", "f32le", "-y", str(work / "a.raw")]
         outputs += ["-map", "[e]", "-f", "null", "-"]
+    if not chains:
+        return {}
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "verbose",
+        *([] if video else ["-vn", "-sn", "-dn"]),
         "-i", str(path), "-filter_complex", ";".join(chains), *outputs,
     ]  # fmt: skip
     text = run_command(cmd, timeout_s=s["timeout_s"]).stderr
     out: dict[str, Any] = {}
-    if info.has_video:
+    if video:
         raw = _read(work / "v.raw", np.uint8)
         out["video"] = raw[: raw.size // (w * h) * (w * h)].reshape(-1, h, w)
         if m := _FRAMES_DECODED.search(text):
@@ -224,6 +234,47 @@ def _decode(
             out["lufs"] = float(m[1])
         if m := _PEAK.search(text):
             out["peak_dbfs"] = float(m[1])
+    return out
+
+
+def _movie_fps(opts: dict[str, Any] | None, probed: float | None) -> float | None:
+    """The movie's frame rate as its maker gave it (``opts["fps"]``), else as probed."""
+    given = (opts or {}).get("fps")
+    if given is None:
+        return probed
+    try:
+        value = float(given)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{given!r} is not a valid fps", field="fps") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{given!r} is not a valid fps", field="fps")
+    return value
+
+
+def _decode_pieces(
+    path: Path,
+    info: MediaInfo,
+    parts: list[pieces.Piece],
+    movie_fps: float,
+    fps: float,
+    s: dict[str, Any],
+    opts: dict[str, Any] | None,
+    work: Path,
+) -> dict[str, Any]:
+    """The sound from the movie file (it is made anew for every movie), the pictures from
+    the movie's segment files, each decoded once and kept (see pieces.py). The sound is
+    decoded while the pictures are: one more process beside the segments' decodes."""
+    kept = (opts or {}).get("measure_cache")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-sound") as pool:
+        sound = pool.submit(
+            contextvars.copy_context().run, _decode, path, info, fps, s, work, False
+        )
+        frames, total, _decoded = pieces.measure(
+            parts, movie_fps, fps, (s["analysis_width"], s["analysis_height"]), work,
+            Path(kept) if kept else None, s["timeout_s"],
+        )  # fmt: skip
+        out = sound.result()
+    out["video"], out["frames_decoded"] = frames, total
     return out
 
 
@@ -472,14 +523,26 @@ def inspect_movie(
     gets a ``per_frame`` entry (``frame_index`` = segment index, ``timestamp_s`` = start) with
     the findings that fall in it; ``global_flags`` hold every finding of the movie.
     ``opts`` overrides :data:`DEFAULTS` and may give ``expected_duration_s``.
+
+    A movie joined from segment files (the assembler's) may also give them:
+    ``opts["pieces"]`` = ``[{"path", "start_frame", "frames", "key"}, ...]`` in movie order,
+    ``opts["fps"]`` (the movie's frame rate) and ``opts["measure_cache"]`` (a folder). The
+    pictures are then measured per segment file and kept there by segment key, so a later
+    movie decodes only its new segments; the result is the whole movie's (see pieces.py).
+    The sound is still decoded from the movie, without its pictures. Pieces that do not
+    cover the movie from frame 0, or whose files are missing, are ignored.
     """
     s = _settings(opts)
     path = Path(path)
     info = probe(path)
+    by_pieces = pieces.pieces_from((opts or {}).get("pieces")) if info.has_video else None
+    source_fps = _movie_fps(opts, info.fps) if by_pieces else info.fps
+    if not source_fps:
+        by_pieces = None
     fps = float(s["analysis_fps"])
-    if info.fps:
+    if source_fps:
         # sampling above the source rate would repeat frames and fake frozen stretches
-        fps = min(fps, info.fps)
+        fps = min(fps, source_fps)
     findings: list[dict[str, Any]] = []
     measured: dict[str, float] = {"analysis_fps": _r(fps)}
     decoded: dict[str, Any] = {}
@@ -490,11 +553,14 @@ def inspect_movie(
     video_s = audio_s = None
     if info.has_video or info.has_audio:
         with tempfile.TemporaryDirectory(prefix="qa-preview-") as tmp:
-            decoded = _decode(path, info, fps, s, Path(tmp))
+            if by_pieces and source_fps:
+                decoded = _decode_pieces(path, info, by_pieces, source_fps, fps, s, opts, Path(tmp))
+            else:
+                decoded = _decode(path, info, fps, s, Path(tmp))
     if "video" in decoded:
         small = decoded["video"]
-        if "frames_decoded" in decoded and info.fps:
-            video_s = decoded["frames_decoded"] / info.fps
+        if "frames_decoded" in decoded and source_fps:
+            video_s = decoded["frames_decoded"] / source_fps
         else:
             video_s = len(small) / fps
         found, numbers = _video_findings(small, fps, video_s, s)
@@ -505,7 +571,7 @@ def inspect_movie(
         found, numbers = _audio_findings(decoded["audio"], decoded, s)
         findings += found
         measured.update(numbers)
-    frame_s = 1 / info.fps if info.fps else 1 / fps
+    frame_s = 1 / source_fps if source_fps else 1 / fps
     findings += _duration_findings(video_s, audio_s, frame_s, s.get("expected_duration_s"))
     findings.sort(key=lambda f: (f["start_s"] is None, f["start_s"] or 0.0))
     for check in ("black", "frozen", "silence", "clipping"):
