@@ -27,7 +27,7 @@ from sparkle_motion.types import (
     VisualInput,
 )
 
-ASSEMBLER_VERSION = "assemble_ffmpeg@7"  # 7: two encoder threads per segment
+ASSEMBLER_VERSION = "assemble_ffmpeg@7"  # 7: the mix measured by the R128 meter
 Progress = Callable[[float, str], None]
 
 

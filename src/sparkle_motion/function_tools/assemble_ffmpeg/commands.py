@@ -28,12 +28,13 @@ from sparkle_motion.function_tools.assemble_ffmpeg.timeline import (
 from sparkle_motion.types import AssembleOpts
 from sparkle_motion.utils import moves
 
-ENCODER_THREADS = 2
-"""Two encoder threads per segment, on every machine (the count is in the cache key, and
-x264's output depends on it). x264's frame threading is deterministic (its
-``--non-deterministic`` is opt-in): a 1280x720 scene segment encoded ten times, two at a
-time, gave one file. The variation once blamed on it came from the filter threads (pinned
-below). Two threads let the last segment of an assembly use both cores of a small machine."""
+ENCODER_THREADS = 1
+"""One x264 thread per segment, on every machine (the count is in the cache key: x264's
+output depends on it). x264's frame threading is deterministic (``--non-deterministic`` is
+opt-in; a 1280x720 scene encoded ten times with two threads, two at a time, gave one file):
+one thread is chosen for its cost, not its bytes. On two cores, with segments encoded side
+by side and longest first, two threads each took 5 % more CPU and 4 % more wall time for
+the preview movie (bench/ab_preview.py, 2 pairs). Segments encode in parallel instead."""
 SINGLE_THREADED = ["-filter_threads", "1", "-filter_complex_threads", "1"]
 """Every filter graph runs on one thread (global options, so they go before the inputs). The
 default is one filter thread per core, so a graph could be split differently on another
