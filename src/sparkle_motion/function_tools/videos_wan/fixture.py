@@ -20,7 +20,7 @@ from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/fixture"
-VERSION = "4"
+VERSION = "5"  # 5: keyframes converted once, not every frame
 ONE_PASS = True  # one ffmpeg pass per shot is cheaper than chunks and a reassembly
 
 
@@ -52,17 +52,18 @@ def render(
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y"]
     for path in inputs:
         cmd += ["-framerate", str(fps), "-i", str(path)]
-    # decode each keyframe once and repeat it (the loop filter), rather than re-reading it
-    hold = f"loop=loop=-1:size=1:start=0,trim=end_frame={frames},setpts=N/{fps}/TB"
+    # decode and convert each keyframe once, then repeat it (the loop filter): the pan crops
+    # the converted picture (in whole chroma pixels), so no frame is converted again
+    hold = f"{TO_BT709},loop=loop=-1:size=1:start=0,trim=end_frame={frames},setpts=N/{fps}/TB"
     if pan:
         graph = (
             f"[0:v]{hold},crop={width}:{height}:x='(in_w-out_w)*n/{max(1, frames - 1)}'"
-            f":y='(in_h-out_h)/2',setsar=1,{TO_BT709}"
+            f":y='(in_h-out_h)/2',setsar=1"
         )
     else:
         graph = (
             f"[0:v]{hold}[a];[1:v]{hold}[b];"
-            f"[a][b]xfade=transition=fade:duration={duration:.4f}:offset=0,setsar=1,{TO_BT709}"
+            f"[a][b]xfade=transition=fade:duration={duration:.4f}:offset=0,setsar=1"
         )
     cmd += ["-filter_complex", graph]
     cmd += [
