@@ -152,10 +152,12 @@ def thousand_steps(profile: str) -> tuple[float, float]:
     return dry, run
 
 
-def _tree_rss_kib(root: int) -> int:
-    """Resident memory of ``root`` and all its descendants now (KiB, from /proc)."""
+def _tree_rss_kib(root: int) -> tuple[int, int]:
+    """Resident memory of ``root`` and all its descendants now, and the largest peak
+    (VmHWM) of any one of them so far (KiB, from /proc). VmHWM starts afresh at exec, so a
+    child does not inherit the peak of the big process that started it (ru_maxrss does)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    rss: dict[int, tuple[int, int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -166,45 +168,37 @@ def _tree_rss_kib(root: int) -> int:
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         pid = int(entry.name)
         children.setdefault(int(fields.get("PPid", "0").strip() or 0), []).append(pid)
-        rss[pid] = int((fields.get("VmRSS") or "0 kB").split()[0])
-    total, todo = 0, [root]
+        kib = [int((fields.get(k) or "0 kB").split()[0]) for k in ("VmRSS", "VmHWM")]
+        rss[pid] = (kib[0], kib[1])
+    total = largest = 0
+    todo = [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        now, peak = rss.get(pid, (0, 0))
+        total += now
+        largest = max(largest, peak)
         todo += children.get(pid, [])
-    return total
+    return total, largest
 
 
 def peak_rss_mib(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run ``command`` (which prints the largest max RSS of itself and its children, in KiB,
-    as its last line); the peak of its process tree's summed RSS (sampled every 20 ms) and
-    that largest single process's max RSS, both in MiB."""
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    peak = 0
+    """Run ``command``; the peak of its process tree's summed RSS and the largest peak RSS
+    of any one process in it (sampled every 20 ms), both in MiB."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    peak = largest = 0
     while proc.poll() is None:
-        peak = max(peak, _tree_rss_kib(proc.pid))
+        total, one = _tree_rss_kib(proc.pid)
+        peak, largest = max(peak, total), max(largest, one)
         time.sleep(0.02)
-    out = proc.stdout.read() if proc.stdout else ""
     if proc.returncode != 0:
         raise SystemExit(f"{command} failed with {proc.returncode}")
-    return peak / 1024, int(out.strip().splitlines()[-1]) / 1024
-
-
-def _largest_rss_kib() -> int:
-    """The largest max RSS of this process and of any child it waited for (KiB)."""
-    import resource
-
-    return max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-    )
+    return peak / 1024, largest / 1024
 
 
 def main() -> int:
     if sys.argv[1:2] == ["--thousand-steps-only"]:  # the peak-memory measure's own process
         sys.path.insert(0, str(ROOT.parent))
         thousand_steps("fixture")
-        print(_largest_rss_kib())
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="fixture", choices=["fixture", "preview", "full"])
@@ -233,7 +227,9 @@ def main() -> int:
     results["movie_duration_s"] = info.duration_s
     from sparkle_motion.estimates import breakdown
 
-    stages = (first.movie.metadata if first.movie else {}).get("stages_s")
+    first_meta = first.movie.metadata if first.movie else {}
+    stages = first_meta.get("stages_s")
+    results["first_run_segments_ahead"] = first_meta.get("segments_ahead")
     results["first_run_breakdown_s"] = {
         stage.strip(): round(seconds, 3) for stage, seconds, _ in breakdown(first.records, stages)
     }
@@ -341,6 +337,8 @@ def _print_table(results: dict[str, Any]) -> None:
     print("re-rendered after the edit:", ", ".join(results["edit"]["steps_rerendered"]) or "none")
     print("where the first run's time went (s; steps overlap, segments and audio overlap):",
           json.dumps(results["first_run_breakdown_s"]))  # fmt: skip
+    print("segments encoded ahead of the assembly, while steps rendered:",
+          results.get("first_run_segments_ahead"))  # fmt: skip
     print("targets:", json.dumps(results["targets"]))
 
 

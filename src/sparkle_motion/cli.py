@@ -1056,18 +1056,20 @@ def _print_timings(info: dict) -> None:
     from sparkle_motion.estimates import breakdown
 
     records = info["records"]
-    stages = None
+    meta: dict = {}
     movie = next((r for r in records if r.step_id == "assemble" and r.artifact_uri), None)
     if movie is not None:
         found = get_store().artifacts(uri=movie.artifact_uri)
-        stages = (found[0]["metadata"] if found else {}).get("stages_s")
+        meta = found[0]["metadata"] if found else {}
     wall = max(0.0, (info.get("updated_at") or 0) - (info.get("created_at") or 0))
     table = Table(box=None, show_edge=False, pad_edge=False,
                   title=f"Run {_safe(info['run_id'])}: {wall:.1f} s",
                   title_justify="left")  # fmt: skip
     for column in ("stage", "seconds", "of the run", "what"):
         table.add_column(column, no_wrap=True)
-    for stage, seconds, note in breakdown(records, stages):
+    for stage, seconds, note in breakdown(
+        records, meta.get("stages_s"), meta.get("segments_ahead") or 0
+    ):
         share = f"{100 * seconds / wall:.0f} %" if wall else ""
         table.add_row(_safe(stage), f"{seconds:.2f}", share, _safe(note))
     out.print(table, soft_wrap=False)

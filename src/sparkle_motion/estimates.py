@@ -199,11 +199,15 @@ def record_run(
 
 
 def breakdown(
-    records: list[StepExecutionRecord], assembly_stages: dict[str, float] | None
+    records: list[StepExecutionRecord],
+    assembly_stages: dict[str, float] | None,
+    segments_ahead: int = 0,
 ) -> list[tuple[str, float, str]]:
     """Where a run's time went, for ``status RUN_ID --timings`` and the bench: per step
     kind the summed seconds of the steps rendered (cached ones cost nothing), then the
-    assembly and its stages (segments and audio overlap). ``(stage, seconds, note)`` rows."""
+    assembly and its stages (segments and audio overlap; ``segments_ahead`` were encoded
+    while steps still rendered, so the stage only waited for the rest).
+    ``(stage, seconds, note)`` rows."""
     rows: list[tuple[str, float, str]] = []
     kinds: dict[str, list[StepExecutionRecord]] = {}
     for r in records:
@@ -221,5 +225,8 @@ def breakdown(
         order = ("segments", "audio", "mux", "check")
         stages = assembly_stages or {}
         for stage in sorted(stages, key=lambda k: (order.index(k) if k in order else 9, k)):
-            rows.append((f"  {stage}", float(stages[stage]), "of the assembly"))
+            note = "of the assembly"
+            if stage == "segments" and segments_ahead:
+                note += f" ({segments_ahead} encoded ahead, while steps rendered)"
+            rows.append((f"  {stage}", float(stages[stage]), note))
     return rows

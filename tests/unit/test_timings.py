@@ -30,6 +30,12 @@ def test_breakdown_sums_rendered_steps_per_kind_then_the_assembly_stages() -> No
         ("  check", 0.1, "of the assembly"),
     ]
     assert breakdown(records[:1], None) == [("image", 2.0, "1 rendered")]
+    ahead = breakdown(records, stages, segments_ahead=3)
+    assert ahead[3] == (
+        "  segments",
+        3.0,
+        "of the assembly (3 encoded ahead, while steps rendered)",
+    )
 
 
 def test_status_timings_shows_where_a_real_run_went() -> None:
