@@ -228,3 +228,25 @@ def test_production_passes_the_segment_files_or_nothing(tmp_path: Path) -> None:
     assert Assembly._qa_pieces(movie) == {}
     Path(opts["pieces"][1]["path"]).unlink()
     assert Assembly._qa_pieces(movie) == {}
+
+
+def test_segments_measured_ahead_are_only_read_by_the_movies_qa(tmp_path: Path, decodes) -> None:
+    """Production measures each segment it encoded ahead as soon as it exists; the movie's
+    QA then decodes none of them, and its report is the one a whole decode gives."""
+    from sparkle_motion.function_tools.qa_qwen2vl import entrypoint as qa
+
+    clips = [make_still("i1", (200, 60, 40)), make_still("i2", (40, 60, 200))]
+    movie = _movie("ahead", clips, [make_line("n1", ["One."]), make_line("n2", ["Two."])])
+    cache = tmp_path / "measured"
+    parts = _opts(movie)["pieces"]
+    for part in parts:
+        assert qa.measure_segment("preview", part["path"], part["key"], cache) is True
+    assert qa.measure_segment("preview", parts[0]["path"], parts[0]["key"], cache) is False
+    assert qa.measure_segment("fixture", parts[0]["path"], parts[0]["key"], cache) is False
+    assert len(decodes) == len(parts)  # one decode each, none for the second asks
+    decodes.clear()
+    report = preview.inspect_movie(movie.path, _scenes(movie), _opts(movie, cache))
+    assert decodes == []
+    assert report.model_dump() == preview.inspect_movie(movie.path, _scenes(movie)).model_dump()
+    with pytest.raises(ValueError):
+        pieces.keep(Path(parts[0]["path"]), "../x", (160, 90), tmp_path, cache, 60.0)

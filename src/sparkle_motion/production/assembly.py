@@ -8,10 +8,11 @@ the movie (and its QA report) without decoding or encoding anything.
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,14 @@ def assembly_inputs(
             )
         )  # fmt: skip
     return clips, {"narration": narration}, warnings
+
+
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+    """Work done ahead only to save time later: if it fails, the later step does it."""
+    try:
+        fn(*args)
+    except Exception:
+        pass
 
 
 def stand_ins(
@@ -181,6 +190,7 @@ class Assembly:
         self._ahead: ThreadPoolExecutor | None = None
         self._latest: dict[str, list[ArtifactRef]] | None = None
         self._ahead_lock = threading.Lock()
+        self._qa_ahead: ThreadPoolExecutor | None = None  # segments' QA measured ahead
 
     # ------------------------------------------------- segments ahead of the assembly
 
@@ -212,22 +222,56 @@ class Assembly:
             at = {s.id: i for i, s in enumerate(self.plan.steps)}
             visuals = sorted([*clips, *planned[0]], key=lambda v: at[v.step_id])
             lines = sorted([*audio["narration"], *planned[1]], key=lambda n: at[n.step_id])
-            entrypoint.encode_ready_segments(
+            started = entrypoint.encode_ready_segments(
                 self.plan, visuals, {**audio, "narration": lines}, self.plan.assemble_opts,
                 pending=frozenset(s.id for s in self.plan.steps if s.id not in outputs),
                 encoder=self._encoder, work_dir=self._work_dir,
             )  # fmt: skip
         except Exception:
             return
+        for key, fut in started.items():  # its QA measurement as soon as it is encoded
+            fut.add_done_callback(functools.partial(self._measure_ahead, key))
+
+    def _measure_ahead(self, key: str, encoded: Future[None]) -> None:
+        """A segment encoded ahead: measure its pictures for the movie's QA now, on one
+        thread of their own, so the QA after the assembly only reads them."""
+        from sparkle_motion.function_tools.qa_qwen2vl import entrypoint as qa
+        from sparkle_motion.workspace import get_workspace
+
+        provider = self.providers.get("qa_qwen2vl", "fixture")
+        if encoded.cancelled() or encoded.exception() is not None:
+            return
+        if not qa.checks_movies(provider):
+            return
+        root = get_workspace().root / "cache"
+        with self._ahead_lock:
+            if self._qa_ahead is None:
+                self._qa_ahead = ThreadPoolExecutor(1, thread_name_prefix="qa-ahead")
+            pool = self._qa_ahead
+        try:
+            pool.submit(
+                contextvars.copy_context().run, _quietly, qa.measure_segment, provider,
+                root / "segments" / f"{key}.mp4", key, root / "qa-pictures",
+            )  # fmt: skip
+        except RuntimeError:  # closed: the run is over
+            pass
 
     def close(self) -> None:
-        """Stop looking ahead; encodes not started are dropped, running ones end."""
+        """Stop looking ahead; encodes and measurements not started are dropped, running
+        ones end."""
         with self._ahead_lock:
             ahead, self._ahead = self._ahead, None
         if ahead is not None:
             ahead.shutdown(wait=True, cancel_futures=True)
         if self._encoder is not None:
             self._encoder.close(wait=True)
+        self._drain_measurements(cancel=True)
+
+    def _drain_measurements(self, *, cancel: bool = False) -> None:
+        with self._ahead_lock:
+            pool, self._qa_ahead = self._qa_ahead, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=cancel)
 
     @property
     def _work_dir(self) -> Path:
@@ -311,6 +355,7 @@ class Assembly:
         self.progress(_ENCODE_SHARE, "checking the movie (QA)")
 
         def compute() -> list[ArtifactRef]:
+            self._drain_measurements()  # the segments measured ahead are kept by now
             scenes = movie.metadata.get("scenes") or []
             segments = [(s["start_s"], s["start_s"] + s["duration_s"]) for s in scenes]
             opts = {

@@ -622,9 +622,9 @@ def encode_ready_segments(
     encoder: SegmentEncoder,
     cache_dir: Path | None = None,
     work_dir: Path | None = None,
-) -> int:
+) -> dict[str, Future[None]]:
     """Start encoding, on ``encoder``, the segments whose inputs all exist, while the rest
-    of the run is still rendering; returns how many were started.
+    of the run is still rendering; returns the segments started (key -> its encode).
 
     ``clips`` and ``audio`` hold every output the movie will have: the ones not rendered
     yet (``pending``: their step ids) as stand-ins with the planned media type and length.
@@ -634,9 +634,9 @@ def encode_ready_segments(
     """
     plan, opts, visuals, narrations = _inputs(movie_plan, clips, audio, opts)
     if opts.burned_subtitles() is not None:
-        return 0
+        return {}
     lay = _Layout(plan, visuals, narrations, opts, audio, cache_dir, work_dir, encoder, pending)
-    started = 0
+    started: dict[str, Future[None]] = {}
     for i in range(len(lay.segments)):
         if not lay.ready(i):
             continue
@@ -644,8 +644,7 @@ def encode_ready_segments(
         if encoder.started(key) or touch(lay.cache / f"{key}.mp4", _SEALS) is None:
             continue
         encode = functools.partial(lay.encode, key, i, encoder.run)
-        encoder.submit(key, encode, lay.segments[i].frames, ahead=True)
-        started += 1
+        started[key] = encoder.submit(key, encode, lay.segments[i].frames, ahead=True)
     return started
 
 

@@ -38,6 +38,13 @@ def checks_movies(provider: str) -> bool:
     return hasattr(backend(TOOL, provider), "inspect_movie")
 
 
+def measure_segment(provider: str, path: Path | str, key: str, measure_cache: Path | str) -> bool:
+    """Measure a segment of a movie still being made, ahead of its checks (providers that
+    check movies; False for the others, and when it was measured before)."""
+    measure = getattr(backend(TOOL, provider), "measure_segment", None)
+    return bool(measure and measure(path, key, measure_cache))
+
+
 def report_warnings(report: QAReport, provider: str) -> list[str]:
     """One line per failed check, with the time it occurs."""
     module = backend(TOOL, provider)

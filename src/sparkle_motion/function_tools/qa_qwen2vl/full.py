@@ -454,3 +454,12 @@ def inspect_movie(
     from sparkle_motion.function_tools.qa_qwen2vl import preview
 
     return preview.inspect_movie(path, segments, opts)
+
+
+def measure_segment(
+    path: Path | str, key: str, measure_cache: Path | str, opts: dict[str, Any] | None = None
+) -> bool:
+    """A segment measured ahead of the movie's checks (the preview heuristics')."""
+    from sparkle_motion.function_tools.qa_qwen2vl import preview
+
+    return preview.measure_segment(path, key, measure_cache, opts)

@@ -145,6 +145,22 @@ def _decode(piece: Piece, width: int, height: int, work: Path, timeout_s: float)
     return data[: data.size // size * size].reshape(-1, height, width)
 
 
+def keep(
+    path: Path, key: str, size: tuple[int, int], work: Path, cache_dir: Path, timeout_s: float
+) -> bool:
+    """Decode one segment file and keep its measurement now, ahead of the QA of the movie
+    it will be part of (the run encodes segments while it still renders); False when it
+    was kept already."""
+    if not _KEY.match(key):
+        raise ValueError(f"{key!r} is not a segment key")
+    width, height = size
+    where = cache_dir / f"{key}.{_tag(width, height)}.npz"
+    if where.is_file():
+        return False
+    _save(where, _decode(Piece(Path(path), 0, 0, key), width, height, work, timeout_s))
+    return True
+
+
 def measure(
     pieces: list[Piece],
     movie_fps: float,

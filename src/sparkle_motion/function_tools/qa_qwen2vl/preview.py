@@ -512,6 +512,20 @@ def _segment_results(
     return results
 
 
+def measure_segment(
+    path: Path | str, key: str, measure_cache: Path | str, opts: dict[str, Any] | None = None
+) -> bool:
+    """Measure one segment file of a movie still being made and keep it under its key in
+    ``measure_cache``, so the movie's :func:`inspect_movie` (given the same pieces and
+    cache) only reads it; False when it was measured before."""
+    s = _settings(opts)
+    with tempfile.TemporaryDirectory(prefix="qa-ahead-") as tmp:
+        return pieces.keep(
+            Path(path), key, (s["analysis_width"], s["analysis_height"]), Path(tmp),
+            Path(measure_cache), s["timeout_s"],
+        )  # fmt: skip
+
+
 def inspect_movie(
     path: Path | str,
     segments: list[tuple[float, float]] | None = None,
