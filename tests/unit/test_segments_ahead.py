@@ -148,9 +148,17 @@ def test_encoder_runs_each_key_once_and_the_longest_first() -> None:
         for fut in (first, short, long):
             fut.result(timeout=10)
         assert order == ["a", "c", "b"]
-        # a finished key submitted again (its file went missing) is encoded again
-        encoder.submit("a", job("a-redo"), 10).result(timeout=10)
-        assert order[-1] == "a-redo"
+        # a finished key submitted again (its file went missing) is encoded again, also
+        # beside another waiting encode of the same length
+        gate.clear()
+        hold = encoder.submit("d", job("d", wait=True), 1)
+        time.sleep(0.05)
+        same = encoder.submit("e", job("e"), 10)
+        redo = encoder.submit("a", job("a-redo"), 10)
+        gate.set()
+        for fut in (hold, same, redo):
+            fut.result(timeout=10)
+        assert order[-3:] == ["d", "e", "a-redo"]
     finally:
         encoder.close()
 
@@ -183,11 +191,21 @@ def test_a_run_encodes_segments_while_it_renders(tmp_path: Path) -> None:
         ],
         "assemble_opts": {"width": 160, "height": 90, "fps": 12, "preset": "ultrafast"},
     }  # fmt: skip
-    result = run_plan(plan, profile="fixture", output=tmp_path / "movie.mp4")
+    result = run_plan(
+        plan, profile="fixture", providers={"qa_qwen2vl": "preview"},
+        output=tmp_path / "movie.mp4",
+    )  # fmt: skip
     assert result.status == "succeeded", result.summary
     meta = result.movie.metadata
     assert meta["segments_ahead"] >= 1
     assert meta["segment_cache"]["hits"] + meta["segments_ahead"] <= len(meta["segments"])
+    # every segment's pictures were measured for the movie's QA: those encoded ahead as
+    # soon as they existed, the rest by the QA itself; the report is the movie's
+    measured = {
+        p.name.split(".")[0] for p in (get_workspace().root / "cache" / "qa-pictures").glob("*.npz")
+    }
+    assert {s["key"] for s in meta["segments"]} <= measured
+    assert result.scorecard is not None and result.scorecard["qa_provider"] == "preview"
     # nothing is left running or waiting once the run returns
     assert not [t for t in threading.enumerate() if t.name.startswith("segment")]
     assert not any((get_workspace().root / "runs").glob("*/pgids/pg.*"))

@@ -229,10 +229,11 @@ class Assembly:
             )  # fmt: skip
         except Exception:
             return
+        run = contextvars.copy_context()  # the run's (its process groups, its logs)
         for key, fut in started.items():  # its QA measurement as soon as it is encoded
-            fut.add_done_callback(functools.partial(self._measure_ahead, key))
+            fut.add_done_callback(functools.partial(self._measure_ahead, key, run))
 
-    def _measure_ahead(self, key: str, encoded: Future[None]) -> None:
+    def _measure_ahead(self, key: str, run: contextvars.Context, encoded: Future[None]) -> None:
         """A segment encoded ahead: measure its pictures for the movie's QA now, on one
         thread of their own, so the QA after the assembly only reads them."""
         from sparkle_motion.function_tools.qa_qwen2vl import entrypoint as qa
@@ -250,7 +251,7 @@ class Assembly:
             pool = self._qa_ahead
         try:
             pool.submit(
-                contextvars.copy_context().run, _quietly, qa.measure_segment, provider,
+                run.copy().run, _quietly, qa.measure_segment, provider,
                 root / "segments" / f"{key}.mp4", key, root / "qa-pictures",
             )  # fmt: skip
         except RuntimeError:  # closed: the run is over

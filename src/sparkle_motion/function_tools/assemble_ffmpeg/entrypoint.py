@@ -31,6 +31,7 @@ import contextvars
 import functools
 import hashlib
 import heapq
+import itertools
 import json
 import os
 import platform
@@ -416,6 +417,7 @@ class SegmentEncoder:
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="segment")
         self._futures: dict[str, Future[None]] = {}
         self._waiting: list[tuple[int, int, Callable[[], None], Future[None]]] = []
+        self._order = itertools.count()  # ties go first come, first served
         self._lock = threading.Lock()
         self._digests: dict[tuple[Path, int, int], str] = {}
         self.run = _Runner()
@@ -436,7 +438,7 @@ class SegmentEncoder:
                 self.ahead.add(key)
             job = contextvars.copy_context().run
             heapq.heappush(
-                self._waiting, (-frames, len(self._futures), functools.partial(job, encode), fut)
+                self._waiting, (-frames, next(self._order), functools.partial(job, encode), fut)
             )
         self._pool.submit(self._next)
         return fut
