@@ -415,3 +415,45 @@ def test_cache_dir_workspace_is_an_allowed_root(tmp_path: Path) -> None:
     assert _allowed_roots(ws, other / "cache" / "segments") == [ws, other.resolve()]
     assert _allowed_roots(ws, other / "segs") == [ws, (other / "segs").resolve()]
     assert _allowed_roots(ws, None) == [ws]
+
+
+def test_a_clip_is_read_from_near_the_frames_a_segment_shows(tmp_path: Path) -> None:
+    """A transition out of a long clip seeks to the clip's last frames instead of decoding
+    it from the start, and shows exactly the frames the read from the start shows."""
+    from dataclasses import replace
+
+    from sparkle_motion.function_tools.assemble_ffmpeg import commands
+    from sparkle_motion.function_tools.assemble_ffmpeg.timeline import Timeline, build_timeline
+    from sparkle_motion.types import uri_to_path
+
+    clip = make_clip("v1", 8.0)
+    visuals = [clip, make_still("i2", (40, 90, 200))]
+    lines = [make_line("n1", ["One.", "Two.", "Three."]), make_line("n2", ["Four."])]
+    plan = plan_of(("v1", "video"), ("n1", "tts"), ("i2", "image"), ("n2", "tts"))
+    tl = build_timeline(plan, visuals, lines, OPTS)
+    fade = next(s for s in tl.segments() if s.kind == "transition")
+    paths = {v.step_id: str(uri_to_path(v.uri)) for v in visuals}
+
+    def frames(timeline: Timeline) -> tuple[bytes, list[str]]:
+        inputs, graph = commands.segment_graph(timeline, fade, lambda v: paths[v.step_id])
+        out = tmp_path / "frames.yuv"
+        cmd = [ffmpeg_exe(), "-v", "error", "-y"]
+        for args in inputs:
+            cmd += args
+        cmd += ["-filter_complex", graph, "-map", "[out]", "-frames:v", str(fade.frames),
+                "-f", "rawvideo", "-pix_fmt", "yuv420p", str(out)]  # fmt: skip
+        run_command(cmd)
+        return out.read_bytes(), [a for args in inputs for a in args]
+
+    sought, args = frames(tl)
+    assert "-ss" in args  # the clip is read from near its end
+    unsought = Timeline(
+        tl.fps, tl.width, tl.height,
+        tuple(replace(s, visuals=tuple(replace(v, source_fps=None) for v in s.visuals))
+              for s in tl.scenes),
+        tl.transitions, tl.hidden,
+    )  # fmt: skip
+    plain, args = frames(unsought)
+    assert "-ss" not in args
+    assert len(sought) == fade.frames * W * H * 3 // 2
+    assert sought == plain

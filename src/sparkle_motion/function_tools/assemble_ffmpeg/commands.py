@@ -64,9 +64,13 @@ def _base(exe: str) -> list[str]:
     return [exe, "-hide_banner", "-nostdin", "-y", *SINGLE_THREADED, "-loglevel", "error"]
 
 
-def input_args(path: str, media_type: str, fps: int | None = None) -> list[str]:
+def input_args(
+    path: str, media_type: str, fps: int | None = None, seek_s: float | None = None
+) -> list[str]:
     """``-i`` for one input, with its demuxer (and image decoder) forced; an image is read
-    as a one-frame stream at ``fps`` (filters that join streams want the same rate)."""
+    as a one-frame stream at ``fps`` (filters that join streams want the same rate);
+    ``seek_s``: start reading there (ffmpeg decodes from the keyframe before it and drops
+    the frames before it, so the first frame is the one at that time)."""
     if media_type in _IMAGE_CODECS:
         fmt = ["-f", "image2", "-pattern_type", "none", "-c:v", _IMAGE_CODECS[media_type]]
         if fps:
@@ -83,7 +87,8 @@ def input_args(path: str, media_type: str, fps: int | None = None) -> list[str]:
         fmt = ["-f", "srt"]
     else:
         raise AssemblyError(f"cannot assemble media of type {media_type!r}")
-    return [*fmt, "-protocol_whitelist", "file", "-i", path]
+    seek = ["-ss", f"{seek_s:.6f}"] if seek_s else []
+    return [*fmt, "-protocol_whitelist", "file", *seek, "-i", path]
 
 
 def supported_media(media_type: str) -> bool:
@@ -161,8 +166,8 @@ class _Graph:
 
     fps: int = 0
 
-    def add_input(self, path: str, media_type: str) -> int:
-        self.inputs.append(input_args(path, media_type, self.fps))
+    def add_input(self, path: str, media_type: str, seek_s: float | None = None) -> int:
+        self.inputs.append(input_args(path, media_type, self.fps, seek_s))
         return len(self.inputs) - 1
 
     def label(self) -> str:
@@ -183,15 +188,40 @@ def _still_part(g: _Graph, v: Visual, src: str, first: int, count: int, tl: Time
     return out
 
 
-def _clip_prefix(v: Visual, tl: Timeline) -> str:
+def _clip_prefix(v: Visual, tl: Timeline, first: int = 0) -> str:
     """A clip slowed, at the movie's fps and size, skipped, and exactly ``play`` frames long
-    (a short file is padded by repeating its last frame, so timing never drifts)."""
+    (a short file is padded by repeating its last frame, so timing never drifts); from its
+    played frame ``first`` on when the input was sought there (see :func:`_seek`)."""
     speed = f"{_num(v.speed)}*(PTS-STARTPTS)" if v.speed != 1.0 else "PTS-STARTPTS"
+    skip = 0 if first else v.skip
     return (
         f"setpts={speed},fps={tl.fps},{_cover(tl.width, tl.height)},"
-        f"trim=start_frame={v.skip},setpts=PTS-STARTPTS,"
-        f"tpad=stop_mode=clone:stop={v.play},trim=end_frame={v.play},setpts=PTS-STARTPTS"
+        f"trim=start_frame={skip},setpts=PTS-STARTPTS,"
+        f"tpad=stop_mode=clone:stop={v.play - first},trim=end_frame={v.play - first},"
+        f"setpts=PTS-STARTPTS"
     )
+
+
+SEEK_MIN_FRAMES = 24
+"""Seek into a clip only this far in: the intermediates have a keyframe every 24 frames
+(utils/ffmpeg.py), so a nearer frame costs no more to reach by decoding from the start."""
+
+
+def _seek(v: Visual, tl: Timeline, played: int) -> tuple[int, float | None]:
+    """Where to start reading a clip whose played frame ``played`` is the first one needed:
+    (that frame, the time to seek to), or (0, None) to read it from the start. Only a clip
+    played frame for frame (its own rate is the movie's, not slowed) is sought, and only
+    to a frame it has: a transition then decodes the clip's last frames, not all of it."""
+    frame = v.skip + played
+    if (
+        v.speed != 1.0
+        or v.source_fps is None
+        or abs(v.source_fps - tl.fps) > 1e-6
+        or played < SEEK_MIN_FRAMES
+        or frame > v.natural - 2
+    ):
+        return 0, None
+    return played, (frame - 0.5) / tl.fps  # halfway before it: no rounding lands earlier
 
 
 def _clip_parts(g: _Graph, v: Visual, src: str, lo: int, hi: int, tl: Timeline) -> list[str]:
@@ -206,12 +236,15 @@ def _clip_parts(g: _Graph, v: Visual, src: str, lo: int, hi: int, tl: Timeline) 
         s, e = max(lo, a), min(hi, b)
         if s >= e:
             continue
-        k = g.add_input(src, v.media_type)
+        needed = {"preroll": 0, "play": s - a, "hold": v.play - 1}[what]
+        first, seek_s = _seek(v, tl, needed)
+        k = g.add_input(src, v.media_type, seek_s)
         out = g.label()
-        head = f"[{k}:v]{_clip_prefix(v, tl)}"
+        head = f"[{k}:v]{_clip_prefix(v, tl, first)}"
         if what == "play":
             g.chains.append(
-                f"{head},trim=start_frame={s - a}:end_frame={e - a},{_retime(tl.fps)}[{out}]"
+                f"{head},trim=start_frame={s - a - first}:end_frame={e - a - first},"
+                f"{_retime(tl.fps)}[{out}]"
             )
         else:
             n = b - a
@@ -219,7 +252,7 @@ def _clip_parts(g: _Graph, v: Visual, src: str, lo: int, hi: int, tl: Timeline) 
                 frame = "trim=end_frame=1"
                 corners = move_corners(PREROLL_MOTION, hold_amount(n, tl.fps), s - a - 1, n)
             else:
-                frame = f"trim=start_frame={v.play - 1}"
+                frame = f"trim=start_frame={v.play - 1 - first}"
                 corners = move_corners(v.motion, hold_amount(n, tl.fps), s - a, n)
             g.chains.append(
                 f"{head},{frame},setpts=PTS-STARTPTS,loop=loop={e - s - 1}:size=1:start=0,"

@@ -77,6 +77,7 @@ class Visual:
     preroll: int = 0
     play: int = 0
     carries: str | None = None
+    source_fps: float | None = None  # a clip's own frame rate, when known
 
     @property
     def end(self) -> int:
@@ -472,8 +473,9 @@ def _visuals(draft: _Draft, cut_in: int, cut_out: int, fps: int) -> list[Visual]
             out.append(Visual(v.step_id, "still", v.uri, v.media_type, start, n, motion))
             continue
         clip = Visual(
-            v.step_id, "clip", v.uri, v.media_type, start, n, HOLD_MOTION, natural=e.natural
-        )
+            v.step_id, "clip", v.uri, v.media_type, start, n, HOLD_MOTION, natural=e.natural,
+            source_fps=v.fps,
+        )  # fmt: skip
         if e.anchor is not None:
             # lips stay in sync: clip frame k shows at scene frame anchor + k
             skip = max(0, start - e.anchor)

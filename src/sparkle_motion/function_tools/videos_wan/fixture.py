@@ -20,7 +20,7 @@ from sparkle_motion.utils.ffmpeg import INTERMEDIATE_VIDEO_ARGS, TO_BT709, ffmpe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/fixture"
-VERSION = "5"  # 5: keyframes converted once, not every frame
+VERSION = "5"  # 5: keyframes converted once, not every frame; a keyframe every 24 frames
 ONE_PASS = True  # one ffmpeg pass per shot is cheaper than chunks and a reassembly
 
 
