@@ -7,6 +7,7 @@ starts can be found in the finished movie's audio and compared with its subtitle
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import wave
@@ -457,3 +458,44 @@ def test_a_clip_is_read_from_near_the_frames_a_segment_shows(tmp_path: Path) -> 
     assert "-ss" not in args
     assert len(sought) == fade.frames * W * H * 3 // 2
     assert sought == plain
+
+
+def test_a_long_scene_is_encoded_in_pieces_that_join_without_a_seam(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body longer than MAX_SEGMENT_FRAMES comes as near-equal pieces that cover it; the
+    frames the pieces render, one after the other, are the frames of the whole body."""
+    from sparkle_motion.function_tools.assemble_ffmpeg import commands, timeline
+    from sparkle_motion.types import uri_to_path
+
+    visuals = [make_clip("v1", 6.0), make_still("i2", (40, 90, 200))]
+    lines = [make_line("n1", ["One.", "Two.", "Three.", "Four."])]
+    plan = plan_of(("v1", "video"), ("i2", "image"), ("n1", "tts"))
+    paths = {v.step_id: str(uri_to_path(v.uri)) for v in visuals}
+
+    def rendered(segments: list, tl: timeline.Timeline) -> bytes:
+        data = b""
+        for seg in segments:
+            inputs, graph = commands.segment_graph(tl, seg, lambda v: paths[v.step_id])
+            out = tmp_path / "piece.yuv"
+            cmd = [ffmpeg_exe(), "-v", "error", "-y", *[a for args in inputs for a in args],
+                   "-filter_complex", graph, "-map", "[out]", "-frames:v", str(seg.frames),
+                   "-f", "rawvideo", "-pix_fmt", "yuv420p", str(out)]  # fmt: skip
+            run_command(cmd)
+            data += out.read_bytes()
+        return data
+
+    whole_tl = timeline.build_timeline(plan, visuals, lines, OPTS)
+    [body] = whole_tl.segments()
+    monkeypatch.setattr(timeline, "MAX_SEGMENT_FRAMES", 16)  # a 6 s clip, 12 fps
+    tl = timeline.build_timeline(plan, visuals, lines, OPTS)
+    pieces = tl.segments()
+    assert len(pieces) == -(-body.frames // 16) > 2
+    assert sum(p.frames for p in pieces) == body.frames and pieces[0].start == body.start
+    assert all(a.start + a.frames == b.start for a, b in itertools.pairwise(pieces))
+    assert max(p.frames for p in pieces) - min(p.frames for p in pieces) <= 1
+    assert rendered(pieces, tl) == rendered([body], whole_tl)
+    # and the movie made of the pieces has every frame
+    movie = assemble_clips(plan, visuals, {"narration": lines}, tmp_path / "m.mp4", OPTS)
+    assert len(movie.metadata["segments"]) == len(pieces)
+    assert video_frames(movie.path) == body.frames

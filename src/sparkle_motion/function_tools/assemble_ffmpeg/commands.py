@@ -293,7 +293,8 @@ def segment_graph(
     g = _Graph([], [], fps=tl.fps)
     if segment.kind == "scene":
         scene = tl.scenes[segment.index]
-        _window(g, scene, scene.cut_in, scene.frames - scene.cut_out, tl, source, "seg")
+        lo = segment.start - scene.start  # a body, or a piece of a long one
+        _window(g, scene, lo, lo + segment.frames, tl, source, "seg")
     else:
         t = next(t for t in tl.transitions if t.index == segment.index)
         a, b = tl.scenes[t.index], tl.scenes[t.index + 1]

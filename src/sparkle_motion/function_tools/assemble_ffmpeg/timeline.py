@@ -50,6 +50,11 @@ LINE_GAP_S = 0.25
 """Silence between two narrations of the same scene."""
 MAX_SLOW = 1.5
 """A clip is slowed at most this much before its last frame is continued with a move."""
+MAX_SEGMENT_FRAMES = 96
+"""A scene body longer than this (4 s at 24 fps) is encoded as several segments: the pieces
+of the last scene to render then keep both cores busy instead of one, and an edited scene
+is re-encoded on both. Each piece starts with a keyframe; the moves are functions of a
+frame's index within its visual, so the pieces join without a seam."""
 MOTIONS = ("zoom_in", "pan_right", "zoom_out", "pan_left", "pan_up", "pan_down")
 HOLD_MOTION = "zoom_in"
 PREROLL_MOTION = "zoom_out"
@@ -180,12 +185,17 @@ class Timeline:
         return self.total_frames / self.fps
 
     def segments(self) -> list[Segment]:
-        """Scene bodies and transitions in movie order; together they cover every frame."""
+        """Scene bodies and transitions in movie order; together they cover every frame. A
+        body longer than ``MAX_SEGMENT_FRAMES`` comes as several segments of near-equal
+        length."""
         by_index = {t.index: t for t in self.transitions}
         out: list[Segment] = []
         for scene in self.scenes:
             body = scene.frames - scene.cut_in - scene.cut_out
-            out.append(Segment("scene", scene.index, scene.start + scene.cut_in, body))
+            at = scene.start + scene.cut_in
+            for frames in distribute(body, [1.0] * max(1, -(-body // MAX_SEGMENT_FRAMES))):
+                out.append(Segment("scene", scene.index, at, frames))
+                at += frames
             t = by_index.get(scene.index)
             if t is not None:
                 out.append(Segment("transition", t.index, t.start, t.frames))
