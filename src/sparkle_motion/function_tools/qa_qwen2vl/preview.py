@@ -205,7 +205,7 @@ def _decode(
         # first_pts=0 pads a late-starting track with silence, so times stay movie times;
         # rematrix_maxval=1 averages the channels into mono (the default sums them at -3 dB
         # each, which reads a full-scale stereo peak as clipping); loudness is measured on
-        # the original channels, as the assembler's loudnorm does
+        # the original channels, as the assembler's R128 meter does
         chains.append(
             f"[0:a:0]asplit=2[a0][a1];"
             f"[a0]aresample={rate}:async=1:first_pts=0:rematrix_maxval=1,"
