@@ -17,7 +17,7 @@ from sparkle_motion.function_tools.assemble_ffmpeg.subtitles import (
 )
 from sparkle_motion.function_tools.assemble_ffmpeg.timeline import Timeline, Visual, build_timeline
 from sparkle_motion.types import AssembleOpts, MoviePlan, NarrationInput, VisualInput
-from sparkle_motion.utils.ffmpeg import ffmpeg_exe
+from sparkle_motion.utils.ffmpeg import ebur128_summary, ffmpeg_exe
 from sparkle_motion.utils.run_command import run_command
 
 OPTS = AssembleOpts(width=320, height=180, fps=24, preset="veryfast", crf=23)
@@ -319,6 +319,10 @@ def test_parse_ebur128_summary() -> None:
         commands.parse_ebur128_summary("no summary here")
     with pytest.raises(AssemblyError):
         commands.parse_ebur128_summary(SUMMARY.replace("True peak:", "Sample peak:"))
+    # the one parser QA shares: the figures printed, whichever peak was asked for
+    sample = ebur128_summary(SUMMARY.replace("True peak:", "Sample peak:"))
+    assert sample["sample_peak_dbfs"] == -4.5 and "true_peak_dbfs" not in sample
+    assert sample["integrated_lufs"] == -27.6 and ebur128_summary("no summary") == {}
 
 
 def test_the_meter_reads_a_known_level(tmp_path: Path) -> None:

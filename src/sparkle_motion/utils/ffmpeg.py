@@ -131,3 +131,27 @@ def probe(path: Path | str) -> MediaInfo:
         sample_rate=int(audio[2]) if audio else None,
         subtitle_streams=len(re.findall(r"Stream #\S+: Subtitle:", text)),
     )
+
+
+_NUMBER = r"(-?inf|-?\d+(?:\.\d+)?)"
+_R128_SUMMARY = {
+    "integrated_lufs": rf"Integrated loudness:\s*I:\s*{_NUMBER} LUFS",
+    "threshold_lufs": rf"Integrated loudness:\s*I:\s*\S+ LUFS\s*Threshold:\s*{_NUMBER} LUFS",
+    "range_lu": rf"LRA:\s*{_NUMBER} LU\b",
+    "sample_peak_dbfs": rf"Sample peak:\s*Peak:\s*{_NUMBER} dBFS",
+    "true_peak_dbfs": rf"True peak:\s*Peak:\s*{_NUMBER} dBFS",
+}
+
+
+def ebur128_summary(stderr: str) -> dict[str, float]:
+    """The figures of the last summary ffmpeg's ``ebur128`` filter printed (those it printed:
+    the peaks only when asked for), as floats (``-inf``: silence); empty when none."""
+    at = stderr.rfind("Summary:")
+    if at < 0:
+        return {}
+    text = stderr[at:]
+    return {
+        name: float(found[1])
+        for name, pattern in _R128_SUMMARY.items()
+        if (found := re.search(pattern, text))
+    }

@@ -13,7 +13,6 @@ the transitions cut from its ends agree frame for frame.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from sparkle_motion.function_tools.assemble_ffmpeg.timeline import (
 )
 from sparkle_motion.types import AssembleOpts
 from sparkle_motion.utils import moves
+from sparkle_motion.utils.ffmpeg import ebur128_summary
 
 ENCODER_THREADS = 1
 """One x264 thread per segment, on every machine (the count is in the cache key: x264's
@@ -478,27 +478,25 @@ def loudness_meter_command(exe: str, wav: str) -> list[str]:
     ]  # fmt: skip
 
 
-_SUMMARY_FIELDS = {
-    "input_i": r"Integrated loudness:\s*I:\s*(\S+) LUFS",
-    "input_thresh": r"Integrated loudness:\s*I:\s*\S+ LUFS\s*Threshold:\s*(\S+) LUFS",
-    "input_lra": r"LRA:\s*(\S+) LU\b",
-    "input_tp": r"True peak:\s*Peak:\s*(\S+) dBFS",
+_SUMMARY_NAMES = {
+    "input_i": "integrated_lufs",
+    "input_thresh": "threshold_lufs",
+    "input_lra": "range_lu",
+    "input_tp": "true_peak_dbfs",
 }
 
 
 def parse_ebur128_summary(stderr: str) -> dict[str, float]:
     """The meter's last summary as loudnorm named its figures (``input_i``, ``input_tp``,
     ``input_lra``, ``input_thresh``), floats (``-inf`` for silence's true peak)."""
-    at = stderr.rfind("Summary:")
-    if at < 0:
+    figures = ebur128_summary(stderr)
+    if not figures:
         raise AssemblyError("the loudness meter printed no summary")
-    text = stderr[at:]
     out: dict[str, float] = {}
-    for name, pattern in _SUMMARY_FIELDS.items():
-        found = re.search(pattern, text)
-        if found is None:
+    for name, figure in _SUMMARY_NAMES.items():
+        if figure not in figures:
             raise AssemblyError(f"the loudness meter's summary has no {name}")
-        out[name] = float(found[1])
+        out[name] = figures[figure]
     return out
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from sparkle_motion.errors import ConfigError
 from sparkle_motion.function_tools.qa_qwen2vl import pieces
 from sparkle_motion.types import QAFrameResult, QAReport, uri_to_path
-from sparkle_motion.utils.ffmpeg import MediaInfo, ffmpeg_exe, probe
+from sparkle_motion.utils.ffmpeg import MediaInfo, ebur128_summary, ffmpeg_exe, probe
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "qa_qwen2vl/preview"
@@ -186,8 +186,6 @@ def inspect(frames: list[Path | str | bytes], prompts: list[str], opts: dict[str
 
 
 _FRAMES_DECODED = re.compile(r"\(video\): \d+ packets read \(\d+ bytes\); (\d+) frames decoded")
-_INTEGRATED = re.compile(r"Integrated loudness:\s*I:\s*(-?inf|-?\d+(?:\.\d+)?) LUFS")
-_PEAK = re.compile(r"Sample peak:\s*Peak:\s*(-?inf|-?\d+(?:\.\d+)?) dBFS")
 
 
 def _decode(
@@ -230,10 +228,11 @@ def _decode(
             out["frames_decoded"] = int(m[1])
     if info.has_audio:
         out["audio"] = _read(work / "a.raw", np.dtype("<f4"))
-        if m := _INTEGRATED.search(text):
-            out["lufs"] = float(m[1])
-        if m := _PEAK.search(text):
-            out["peak_dbfs"] = float(m[1])
+        r128 = ebur128_summary(text)
+        if "integrated_lufs" in r128:
+            out["lufs"] = r128["integrated_lufs"]
+        if "sample_peak_dbfs" in r128:
+            out["peak_dbfs"] = r128["sample_peak_dbfs"]
     return out
 
 
