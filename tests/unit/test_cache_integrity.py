@@ -250,6 +250,28 @@ def test_sidecar_seals_check_and_touch(tmp_path: Path, hashes: list[Path]) -> No
     assert check(f, seals) == "missing"
 
 
+def test_memory_seals_hash_a_file_once_while_it_is_untouched(
+    tmp_path: Path, hashes: list[Path]
+) -> None:
+    """What the assembler's SegmentEncoder hashes its inputs with: read once, then a stat
+    each time, until the file is written again."""
+    import hashlib
+
+    from sparkle_motion.utils.seal import MemorySeals, sealed_sha256
+
+    seals = MemorySeals()
+    f = tmp_path / "clip.mp4"
+    f.write_bytes(b"clip" * 1000)
+    for _ in range(3):
+        assert sealed_sha256(f, seals) == hashlib.sha256(b"clip" * 1000).hexdigest()
+    assert hashes == [f]
+    f.write_bytes(b"other" * 1000)
+    assert sealed_sha256(f, seals) == hashlib.sha256(b"other" * 1000).hexdigest()
+    assert hashes == [f, f]
+    seals.drop_seal(str(f))
+    assert seals.get_seal(str(f)) is None
+
+
 def test_a_copied_workspace_serves_its_own_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

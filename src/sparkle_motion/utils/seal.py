@@ -9,8 +9,9 @@ and either re-sealed (the same bytes) or reported damaged. ``ctime`` cannot be s
 space, so even a writer that restores the mtime breaks the seal.
 
 Where seals are kept is the caller's choice (a :class:`SealStore`): the workspace database
-for published artifacts (``db.store.Store``), or a small sidecar file beside each file for
-caches that live outside it, such as the assembler's segment files (:class:`SidecarSeals`).
+for published artifacts (``db.store.Store``), a small sidecar file beside each file for
+caches that live outside it, such as the assembler's segment files (:class:`SidecarSeals`),
+or memory, for hashes one process may need again (:class:`MemorySeals`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import json
 import os
 import stat as stat_mod
+import threading
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -88,6 +90,18 @@ def seal_file(path: Path | str, seals: SealStore, sha256: str | None = None) -> 
     seal = Seal.of(digest, after)
     seals.put_seal(str(p), seal)
     return seal
+
+
+def sealed_sha256(path: Path | str, seals: SealStore) -> str:
+    """The file's sha256: its seal's while the file's stat still matches it (one ``stat``),
+    else hashed now (and sealed, unless the file changed while it was read)."""
+    p = Path(path)
+    st = _stat(p)
+    seal = seals.get_seal(str(p)) if st is not None else None
+    if seal is not None and st is not None and seal.matches(st):
+        return seal.sha256
+    made = seal_file(p, seals)
+    return made.sha256 if made is not None else sha256_file(p)
 
 
 def check(
@@ -169,3 +183,24 @@ class SidecarSeals:
 
     def drop_seal(self, path: str) -> None:
         self._sidecar(path).unlink(missing_ok=True)
+
+
+class MemorySeals:
+    """Seals kept in this process only (thread-safe): a file hashed once is not read again
+    while it is untouched, for as long as the holder lives."""
+
+    def __init__(self) -> None:
+        self._seals: dict[str, Seal] = {}
+        self._lock = threading.Lock()
+
+    def get_seal(self, path: str) -> Seal | None:
+        with self._lock:
+            return self._seals.get(path)
+
+    def put_seal(self, path: str, seal: Seal) -> None:
+        with self._lock:
+            self._seals[path] = seal
+
+    def drop_seal(self, path: str) -> None:
+        with self._lock:
+            self._seals.pop(path, None)

@@ -71,7 +71,13 @@ from sparkle_motion.utils import fonts
 from sparkle_motion.utils.ffmpeg import MediaInfo, ffmpeg_exe, ffmpeg_version, probe
 from sparkle_motion.utils.media import AUDIO_TYPES
 from sparkle_motion.utils.run_command import SubprocessResult, run_command
-from sparkle_motion.utils.seal import SidecarSeals, seal_file, sha256_file, touch
+from sparkle_motion.utils.seal import (
+    MemorySeals,
+    SidecarSeals,
+    seal_file,
+    sealed_sha256,
+    touch,
+)
 from sparkle_motion.workspace import get_workspace
 
 __all__ = [
@@ -413,13 +419,12 @@ class SegmentEncoder:
     """
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or _workers()
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="segment")
+        self._pool = ThreadPoolExecutor(workers or _workers(), thread_name_prefix="segment")
         self._futures: dict[str, Future[None]] = {}
         self._waiting: list[tuple[int, int, Callable[[], None], Future[None]]] = []
         self._order = itertools.count()  # ties go first come, first served
         self._lock = threading.Lock()
-        self._digests: dict[tuple[Path, int, int], str] = {}
+        self._digests = MemorySeals()  # the inputs' hashes, kept while they are untouched
         self.run = _Runner()
         self.ahead: set[str] = set()  # keys encoded ahead of the assembly
 
@@ -463,16 +468,8 @@ class SegmentEncoder:
             return key in self._futures
 
     def digest(self, path: Path) -> str:
-        """The file's sha256, remembered while its size and mtime stay the same."""
-        st = path.stat()
-        memo = (path, st.st_size, st.st_mtime_ns)
-        with self._lock:
-            known = self._digests.get(memo)
-        if known is None:
-            known = sha256_file(path)
-            with self._lock:
-                self._digests[memo] = known
-        return known
+        """The file's sha256, hashed once while the file stays untouched (its seal)."""
+        return sealed_sha256(path, self._digests)
 
     def close(self, *, wait: bool = True) -> None:
         """Drop the encodes that have not started; with ``wait``, let running ones end."""
