@@ -97,6 +97,13 @@ def assembly_inputs(
     return clips, {"narration": narration}, warnings
 
 
+def _qa_measurements() -> Path:
+    """Where the movie's QA keeps its segments' picture measurements."""
+    from sparkle_motion.workspace import get_workspace
+
+    return get_workspace().root / "cache" / "qa-pictures"
+
+
 def _quietly(fn: Callable[..., Any], *args: Any) -> None:
     """Work done ahead only to save time later: if it fails, the later step does it."""
     try:
@@ -230,29 +237,31 @@ class Assembly:
         except Exception:
             return
         run = contextvars.copy_context()  # the run's (its process groups, its logs)
-        for key, fut in started.items():  # its QA measurement as soon as it is encoded
-            fut.add_done_callback(functools.partial(self._measure_ahead, key, run))
+        for seg in started:  # its QA measurement as soon as it is encoded
+            seg.encoded.add_done_callback(
+                functools.partial(self._measure_ahead, seg.key, seg.path, run)
+            )
 
-    def _measure_ahead(self, key: str, run: contextvars.Context, encoded: Future[None]) -> None:
+    def _measure_ahead(
+        self, key: str, path: Path, run: contextvars.Context, encoded: Future[None]
+    ) -> None:
         """A segment encoded ahead: measure its pictures for the movie's QA now, on one
         thread of their own, so the QA after the assembly only reads them."""
         from sparkle_motion.function_tools.qa_qwen2vl import entrypoint as qa
-        from sparkle_motion.workspace import get_workspace
 
         provider = self.providers.get("qa_qwen2vl", "fixture")
         if encoded.cancelled() or encoded.exception() is not None:
             return
         if not qa.checks_movies(provider):
             return
-        root = get_workspace().root / "cache"
         with self._ahead_lock:
             if self._qa_ahead is None:
                 self._qa_ahead = ThreadPoolExecutor(1, thread_name_prefix="qa-ahead")
             pool = self._qa_ahead
         try:
             pool.submit(
-                run.copy().run, _quietly, qa.measure_segment, provider,
-                root / "segments" / f"{key}.mp4", key, root / "qa-pictures",
+                run.copy().run, _quietly, qa.measure_segment, provider, path, key,
+                _qa_measurements(),
             )  # fmt: skip
         except RuntimeError:  # closed: the run is over
             pass
@@ -395,7 +404,6 @@ class Assembly:
         QA decodes only the segments it has not measured before; nothing (QA decodes the whole
         movie) when a segment file is missing or no longer the one the movie was joined from."""
         from sparkle_motion.utils.seal import SidecarSeals, check
-        from sparkle_motion.workspace import get_workspace
 
         meta = movie.metadata
         folder = (meta.get("segment_cache") or {}).get("dir")
@@ -413,8 +421,7 @@ class Assembly:
             pieces.append(
                 {"path": str(path), **{k: seg[k] for k in ("start_frame", "frames", "key")}}
             )
-        measured = get_workspace().root / "cache" / "qa-pictures"
-        return {"pieces": pieces, "fps": meta["fps"], "measure_cache": str(measured)}
+        return {"pieces": pieces, "fps": meta["fps"], "measure_cache": str(_qa_measurements())}
 
     def companions(
         self, movie: ArtifactRef, outputs: dict[str, list[ArtifactRef]], beside: Path | None

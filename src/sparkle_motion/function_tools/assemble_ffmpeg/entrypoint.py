@@ -45,7 +45,7 @@ import wave
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 from sparkle_motion import adk_helpers
@@ -555,6 +555,10 @@ class _Layout:
         same_disk = self.scratch.stat().st_dev == self.cache.stat().st_dev
         self.scratch_for_cache = self.scratch if same_disk else self.cache
 
+    def segment_file(self, key: str) -> Path:
+        """Where the segment of ``key`` is kept."""
+        return self.cache / f"{key}.mp4"
+
     def path_of(self, v: Visual) -> Path:
         if v.kind != "card":
             return self.files[v.uri]
@@ -585,7 +589,7 @@ class _Layout:
 
     def encode(self, key: str, i: int, run: _Runner) -> None:
         seg, b = self.segments[i], self.burns[i]
-        final = self.cache / f"{key}.mp4"
+        final = self.segment_file(key)
         tmp = self.scratch_for_cache / f".{key}.{uuid.uuid4().hex[:8]}.part"
         cmd = commands.segment_command(
             self.exe, self.tl, seg, self.enc, lambda v: str(self.path_of(v)), str(tmp),
@@ -611,6 +615,14 @@ def _inputs(
     return plan, _as_opts(opts, plan), visuals, _narrations(audio)
 
 
+class Started(NamedTuple):
+    """A segment started ahead of the assembly: its key, the file it becomes, its encode."""
+
+    key: str
+    path: Path
+    encoded: Future[None]
+
+
 def encode_ready_segments(
     movie_plan: MoviePlan | dict[str, Any],
     clips: list[VisualInput] | list[dict[str, Any]],
@@ -621,9 +633,9 @@ def encode_ready_segments(
     encoder: SegmentEncoder,
     cache_dir: Path | None = None,
     work_dir: Path | None = None,
-) -> dict[str, Future[None]]:
+) -> list[Started]:
     """Start encoding, on ``encoder``, the segments whose inputs all exist, while the rest
-    of the run is still rendering; returns the segments started (key -> its encode).
+    of the run is still rendering; returns the segments started.
 
     ``clips`` and ``audio`` hold every output the movie will have: the ones not rendered
     yet (``pending``: their step ids) as stand-ins with the planned media type and length.
@@ -633,17 +645,20 @@ def encode_ready_segments(
     """
     plan, opts, visuals, narrations = _inputs(movie_plan, clips, audio, opts)
     if opts.burned_subtitles() is not None:
-        return {}
+        return []
     lay = _Layout(plan, visuals, narrations, opts, audio, cache_dir, work_dir, encoder, pending)
-    started: dict[str, Future[None]] = {}
+    started: list[Started] = []
     for i in range(len(lay.segments)):
         if not lay.ready(i):
             continue
         key = lay.key(i)
-        if encoder.started(key) or touch(lay.cache / f"{key}.mp4", _SEALS) is None:
+        path = lay.segment_file(key)
+        if encoder.started(key) or touch(path, _SEALS) is None:
             continue
         encode = functools.partial(lay.encode, key, i, encoder.run)
-        started[key] = encoder.submit(key, encode, lay.segments[i].frames, ahead=True)
+        started.append(
+            Started(key, path, encoder.submit(key, encode, lay.segments[i].frames, ahead=True))
+        )
     return started
 
 
@@ -734,7 +749,7 @@ def _assemble(
     # a sealed, intact segment is marked recently used (kept by a future eviction); any
     # other (missing, unsealed, damaged, truncated) is encoded; one being encoded ahead is
     # waited for
-    todo = {k: i for k, i in first.items() if touch(cache / f"{k}.mp4", _SEALS) is not None}
+    todo = {k: i for k, i in first.items() if touch(lay.segment_file(k), _SEALS) is not None}
     ahead = {k for k in first if k in encoder.ahead}
     cached = {k: k not in todo and k not in ahead for k in keys}
     scratch = lay.scratch
@@ -787,7 +802,7 @@ def _assemble(
             write_srt(cues, srt_path)
         listing = work / "segments.ffconcat"
         listing.write_text(
-            commands.concat_list([str(cache / f"{k}.mp4") for k in keys]), encoding="utf-8"
+            commands.concat_list([str(lay.segment_file(k)) for k in keys]), encoding="utf-8"
         )
         tmp_out = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:8]}.part")
         cmd = commands.mux_command(
