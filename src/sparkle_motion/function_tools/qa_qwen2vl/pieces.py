@@ -145,6 +145,11 @@ def _decode(piece: Piece, width: int, height: int, work: Path, timeout_s: float)
     return data[: data.size // size * size].reshape(-1, height, width)
 
 
+def _kept(cache_dir: Path, key: str, width: int, height: int) -> Path:
+    """Where a segment's measurement at this size is kept."""
+    return cache_dir / f"{key}.{_tag(width, height)}.npz"
+
+
 def keep(
     path: Path, key: str, size: tuple[int, int], work: Path, cache_dir: Path, timeout_s: float
 ) -> bool:
@@ -154,7 +159,7 @@ def keep(
     if not _KEY.match(key):
         raise ValueError(f"{key!r} is not a segment key")
     width, height = size
-    where = cache_dir / f"{key}.{_tag(width, height)}.npz"
+    where = _kept(cache_dir, key, width, height)
     if where.is_file():
         return False
     _save(where, _decode(Piece(Path(path), 0, 0, key), width, height, work, timeout_s))
@@ -179,10 +184,9 @@ def measure(
     only the analysis frames of the movie stay in memory.
     """
     width, height = size
-    tag = _tag(width, height)
 
     def kept_path(piece: Piece) -> Path | None:
-        return cache_dir / f"{piece.key}.{tag}.npz" if cache_dir is not None else None
+        return _kept(cache_dir, piece.key, width, height) if cache_dir is not None else None
 
     def decode(piece: Piece) -> np.ndarray:
         frames = _decode(piece, width, height, work, timeout_s)
