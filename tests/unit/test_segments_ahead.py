@@ -22,7 +22,7 @@ from sparkle_motion.function_tools.assemble_ffmpeg.entrypoint import (
     encode_ready_segments,
 )
 from sparkle_motion.production.assembly import stand_ins
-from sparkle_motion.types import NarrationInput, VisualInput
+from sparkle_motion.types import ArtifactRef, NarrationInput, VisualInput
 from sparkle_motion.workspace import get_workspace
 
 STEPS = (
@@ -65,61 +65,62 @@ def test_stand_ins_follow_the_plan() -> None:
     assert stand_ins(custom, {"i1"}) is None  # what a custom step gives is not known
 
 
-def test_segments_of_finished_scenes_are_encoded_ahead_and_reused(tmp_path: Path) -> None:
+def _ahead_then_plain(
+    tmp_path: Path,
+    inputs: tuple[list[VisualInput], list[NarrationInput]],
+    known: tuple[list[VisualInput], list[NarrationInput]],
+    pending: set[str],
+    workers: int,
+) -> tuple[list, int, ArtifactRef, ArtifactRef]:
+    """What is ready of ``known`` (stand-ins for ``pending``) encoded ahead, then the movie
+    of ``inputs`` assembled on the same encoder; and that movie assembled plainly into a
+    cache of its own. (segments started, keys encoded ahead, movie, plain movie)"""
     plan = plan_of(*STEPS)
-    visuals, lines = _inputs()
-    # the last scene's picture is still rendering: a stand-in with no file
-    pending = VisualInput(step_id="i3", step_type="image", uri="pending:i3", media_type="image/png")
-    encoder = SegmentEncoder(workers=2)
+    encoder = SegmentEncoder(workers=workers)
     try:
         started = encode_ready_segments(
-            plan, [*visuals[:2], pending], {"narration": lines}, OPTS,
-            pending=frozenset({"i3"}), encoder=encoder, cache_dir=tmp_path / "segments",
+            plan, known[0], {"narration": known[1]}, OPTS,
+            pending=frozenset(pending), encoder=encoder, cache_dir=tmp_path / "segments",
         )  # fmt: skip
-        # scene 1, the transition into scene 2, and scene 2's body; not what touches scene 3
-        assert len(started) == 3
-        assert encoder.ahead and len(encoder.ahead) == 3
-        ahead_movie = assemble_clips(
-            plan, visuals, {"narration": lines}, tmp_path / "ahead.mp4", OPTS,
+        ahead = len(encoder.ahead)
+        movie = assemble_clips(
+            plan, inputs[0], {"narration": inputs[1]}, tmp_path / "ahead.mp4", OPTS,
             cache_dir=tmp_path / "segments", encoder=encoder,
         )  # fmt: skip
     finally:
         encoder.close()
-    meta = ahead_movie.metadata
+    plain = assemble_clips(
+        plan, inputs[0], {"narration": inputs[1]}, tmp_path / "plain.mp4", OPTS,
+        cache_dir=tmp_path / "plain-segments",
+    )  # fmt: skip
+    return started, ahead, movie, plain
+
+
+def test_segments_of_finished_scenes_are_encoded_ahead_and_reused(tmp_path: Path) -> None:
+    visuals, lines = _inputs()
+    # the last scene's picture is still rendering: a stand-in with no file
+    pending = VisualInput(step_id="i3", step_type="image", uri="pending:i3", media_type="image/png")
+    started, ahead, movie, plain = _ahead_then_plain(
+        tmp_path, (visuals, lines), ([*visuals[:2], pending], lines), {"i3"}, workers=2
+    )
+    # scene 1, the transition into scene 2, and scene 2's body; not what touches scene 3
+    assert len(started) == 3 and ahead == 3
+    meta = movie.metadata
     assert meta["segments_ahead"] == 3
     assert meta["segment_cache"]["hits"] == 0  # encoded in this run, not found cached
     assert _encodes(meta["commands"]) == len(meta["segments"])  # none encoded twice
-
-    plain = assemble_clips(
-        plan, visuals, {"narration": lines}, tmp_path / "plain.mp4", OPTS,
-        cache_dir=tmp_path / "plain-segments",
-    )  # fmt: skip
     assert plain.metadata["segments_ahead"] == 0
-    assert _sha(ahead_movie.path) == _sha(plain.path)
+    assert _sha(movie.path) == _sha(plain.path)
 
 
 def test_a_wrong_guess_costs_work_not_the_movie(tmp_path: Path) -> None:
     """Scene 2's narration was still pending: its stand-in's length was a guess, so nothing
     touching scene 2 or its neighbours' cuts is encoded; the movie is still right."""
-    plan = plan_of(*STEPS)
     visuals, lines = _inputs()
     guess = NarrationInput(step_id="n2", uri="pending:n2", text="n2", duration_s=9.0)
-    encoder = SegmentEncoder(workers=1)
-    try:
-        encode_ready_segments(
-            plan, visuals, {"narration": [lines[0], guess, lines[2]]}, OPTS,
-            pending=frozenset({"n2"}), encoder=encoder, cache_dir=tmp_path / "segments",
-        )  # fmt: skip
-        movie = assemble_clips(
-            plan, visuals, {"narration": lines}, tmp_path / "movie.mp4", OPTS,
-            cache_dir=tmp_path / "segments", encoder=encoder,
-        )  # fmt: skip
-    finally:
-        encoder.close()
-    plain = assemble_clips(
-        plan, visuals, {"narration": lines}, tmp_path / "plain.mp4", OPTS,
-        cache_dir=tmp_path / "plain-segments",
-    )  # fmt: skip
+    _started, _ahead, movie, plain = _ahead_then_plain(
+        tmp_path, (visuals, lines), (visuals, [lines[0], guess, lines[2]]), {"n2"}, workers=1
+    )
     assert _sha(movie.path) == _sha(plain.path)
     assert movie.metadata["segments_ahead"] == 0  # every segment touched scene 2
 
