@@ -111,8 +111,9 @@ def test_pieces_give_the_whole_movies_frames_and_report(tmp_path: Path, decodes)
     assert plain.confidence_summary["video_duration_s"] == pytest.approx(
         movie.metadata["duration_s"], abs=1e-3
     )
-    # the second check decoded nothing: every segment was kept from the measure() above
-    assert decodes == [str(p.path) for p in parts]
+    # the second check decoded nothing: each segment was decoded once, by the measure()
+    # above (two at a time, so in either order)
+    assert sorted(decodes) == sorted(str(p.path) for p in parts)
 
 
 @pytest.mark.parametrize(("movie_fps", "analysis_fps"), [(25, 8.0), (24, 8.0), (30, 7.5)])
