@@ -857,6 +857,19 @@ class SentenceTiming(_Model):
     speaker: str | None = Field(None, description="Who says it (subtitles); None: narrator.")
 
 
+class CameraMove(_Model):
+    """A clip that is a camera move over one picture (a preview shot only the movie shows):
+    the assembler renders its frames from the picture at the movie's size, in the pass that
+    encodes the movie, instead of decoding the clip's file (then a small proxy)."""
+
+    keyframe: str = Field(description="The picture's file:// URI.")
+    media_type: str = "image/png"
+    motion: str
+    travel: Annotated[float, Field(ge=0, le=0.5)]
+    frames: Annotated[int, Field(ge=1)]
+    fps: Annotated[float, Field(gt=0)]
+
+
 class VisualInput(_Model):
     """A visual step's finished output, as assemble_ffmpeg receives it."""
 
@@ -868,6 +881,7 @@ class VisualInput(_Model):
     fps: float | None = None
     has_audio: bool = False
     audio_step_id: str | None = Field(None, description="lipsync: the tts step it speaks.")
+    move: CameraMove | None = Field(None, description="A clip the assembler may render itself.")
 
 
 class NarrationInput(_Model):

@@ -176,7 +176,9 @@ class _Shot:
                 "chunk_start_frame": chunk.start}  # fmt: skip
         skip = frames - chunk.num_frames if end_on_last else 0
         out = self.store / f"{self._key(call, starts, ends)[:32]}.mp4"
-        if out.is_file():  # rendered before this run was interrupted
+        said = out.with_suffix(".json")  # what the backend said about it
+        if out.is_file() and said.is_file():  # rendered before this run was interrupted
+            self.meta = json.loads(said.read_text(encoding="utf-8"))
             progress.done += frames
             return Part(chunk, out, skip, frames)
 
@@ -192,6 +194,7 @@ class _Shot:
         self.meta = wan_entrypoint.run_wan_inference(
             starts, ends, self.prompt, call, tmp, on_progress=forward, module=self.module
         )
+        said.write_text(json.dumps(self.meta, default=str), encoding="utf-8")
         tmp.replace(out)
         progress.done += frames
         self.rendered += frames
@@ -247,12 +250,17 @@ def render_video(
     *,
     on_progress: ProgressCallback | None = None,
     backend: Any = None,
+    proxy: bool = False,
 ) -> ArtifactRef:
     """Render a clip from keyframes (local paths) and a prompt; returns its ArtifactRef.
 
     Args:
         on_progress: receives CallbackEvents (default: the run context's callback).
         backend: a videos_wan backend module (default: the run context's provider's).
+        proxy: only the movie shows the clip. A backend that can describe the shot as a
+            camera move over its keyframe then writes a small proxy, and the clip's
+            metadata carries the move (``move``, its keyframe published by sha256) for
+            the assembler to render at full size.
     """
     opts = opts if isinstance(opts, VideoOpts) else VideoOpts.model_validate(opts)
     ctx = current_run_context()
@@ -268,6 +276,8 @@ def render_video(
     }
     width, height, fps, frames = wan_entrypoint.clip_shape(base)
     base.update(width=width, height=height, fps=fps, num_frames=frames)
+    if proxy and getattr(module, "MOVES", False):
+        base["proxy"] = True
     seed = int(opts.seed or 0)
     starts = [Path(p) for p in start_frames]
     ends = [Path(p) for p in end_frames]
@@ -340,6 +350,9 @@ def render_video(
         "rendered_frames": shot.rendered, "device": devices[-1],
         "cpu_fallback": "cpu" in devices and device != "cpu",
     }  # fmt: skip
+    if meta.get("move"):  # the file is the backend's proxy, at its own size
+        meta.update(width=shot.meta["width"], height=shot.meta["height"])
+        meta["move"] = _published_move(meta["move"], one_pass)
     try:
         ref = publish_local(out, "video/mp4", meta)
     finally:
@@ -351,6 +364,18 @@ def render_video(
         chunk_index=chunks[-1].index, frame_index=frames - 1, device=devices[-1],
     )  # fmt: skip
     return ref
+
+
+def _published_move(move: dict[str, Any], one_pass: bool) -> dict[str, Any]:
+    """The backend's camera move with its keyframe published (by content: the assembler
+    finds it by ``keyframe_sha256`` in whatever workspace the movie is made)."""
+    if not one_pass:
+        raise RuntimeError("a camera move describes one backend call, not a chunked shot")
+    move = dict(move)
+    keyframe = publish_local(
+        Path(move.pop("keyframe")), move["keyframe_media_type"], {"kind": "keyframe"}
+    )
+    return {**move, "keyframe_uri": keyframe.artifact_uri, "keyframe_sha256": keyframe.sha256}
 
 
 def lipsync(

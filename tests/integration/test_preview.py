@@ -95,3 +95,19 @@ def test_no_black_or_frozen_stretch(movie: Path) -> None:
 
 def test_the_plan_is_saved_beside_the_movie(movie: Path) -> None:
     assert movie.with_suffix(".plan.yaml").is_file()
+
+
+def test_shots_only_the_movie_shows_are_kept_as_proxies(movie: Path) -> None:
+    """The movie renders each shot's camera move itself, at 1280x720; the clip a video step
+    keeps is a half-size proxy of it (and no other step of this plan uses a clip)."""
+    import json
+
+    made = json.loads(movie.with_suffix(".manifest.json").read_text(encoding="utf-8"))
+    shots = [s for s in made["steps"] if s["type"] == "video"]
+    assert len(shots) >= 3
+    blobs = movie.parent / "home" / "blobs"
+    for shot in shots:
+        [sha] = shot["artifacts"]
+        info = probe(blobs / sha[:2] / f"{sha}.mp4")
+        assert (info.width, info.height, info.fps) == (640, 360, 24.0), shot["step_id"]
+    assert (probe(movie).width, probe(movie).height) == (1280, 720)

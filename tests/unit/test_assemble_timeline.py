@@ -383,6 +383,22 @@ def test_clips_keep_their_length_and_stills_share_the_rest() -> None:
     assert still.frames == tl.scenes[0].frames - 72
 
 
+def test_pieces_are_cut_from_the_body_start() -> None:
+    from sparkle_motion.function_tools.assemble_ffmpeg.timeline import (
+        MAX_SEGMENT_FRAMES as M,
+    )
+    from sparkle_motion.function_tools.assemble_ffmpeg.timeline import (
+        MIN_PIECE_FRAMES,
+        pieces,
+    )
+
+    assert pieces(0) == [0] and pieces(50) == [50] and pieces(M) == [M]
+    assert pieces(M + MIN_PIECE_FRAMES) == [M, MIN_PIECE_FRAMES]
+    assert pieces(M + MIN_PIECE_FRAMES - 1) == [M + MIN_PIECE_FRAMES - 1]
+    assert pieces(2 * M + 40) == [M, M, 40]
+    assert pieces(2 * M + 70)[:2] == pieces(2 * M + 40)[:2], "a longer body keeps its start"
+
+
 def test_shares_and_distribute() -> None:
     assert distribute(10, [1, 1, 1]) == [4, 3, 3]
     assert sum(distribute(101, [0.3, 0.3, 0.4])) == 101

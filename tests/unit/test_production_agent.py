@@ -182,10 +182,10 @@ def test_dag_order_and_concurrency_limits(
 
     real_video = videos_agent.render_video
 
-    def video(starts, ends, prompt, opts):
+    def video(starts, ends, prompt, opts, **kw):
         order.append(current_run_context().step_id)
         assert Path(starts[0]).is_file(), "the keyframe exists before its video starts"
-        return real_video(starts, ends, prompt, opts)
+        return real_video(starts, ends, prompt, opts, **kw)
 
     monkeypatch.setattr(images_agent, "render", counting)
     monkeypatch.setattr(videos_agent, "render_video", video)

@@ -104,9 +104,9 @@ def test_a_rejected_shot_renders_again_with_a_new_seed(
     seeds: list[int] = []
     real = videos_agent.render_video
 
-    def render_video(starts, ends, prompt, opts):
+    def render_video(starts, ends, prompt, opts, **kw):
         seeds.append(opts.seed)
-        return real(starts, ends, prompt, opts)
+        return real(starts, ends, prompt, opts, **kw)
 
     monkeypatch.setattr(videos_agent, "render_video", render_video)
     result = run_plan(plan(), profile="fixture")

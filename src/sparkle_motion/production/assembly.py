@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import os
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,11 +24,13 @@ from sparkle_motion.scenes import lipsync_audio_step
 from sparkle_motion.types import (
     DEFAULT_NUM_FRAMES,
     ArtifactRef,
+    CameraMove,
     MoviePlan,
     NarrationInput,
     VisualInput,
 )
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 ASSEMBLER_VERSION = "assemble_ffmpeg@7"  # 7: the mix measured by the R128 meter
 Progress = Callable[[float, str], None]
 
@@ -86,15 +89,36 @@ def assembly_inputs(
             what = "image" if step.type == "image" else "clip"
             warnings.append(f"{step.id}: {what} held for review, left out of the movie")
             continue
+        move = camera_move(meta.get("move"))
+        if meta.get("move") and move is None:
+            warnings.append(f"{step.id}: the keyframe of its camera move is gone; its proxy shows")
         clips.append(
             VisualInput(
                 step_id=step.id, step_type=step.type, uri=ref.artifact_uri,
                 media_type=ref.media_type, duration_s=meta.get("duration_s"),
                 fps=meta.get("fps"), has_audio=step.type == "lipsync",
-                audio_step_id=lipsync_audio_step(step),
+                audio_step_id=lipsync_audio_step(step), move=move,
             )
         )  # fmt: skip
     return clips, {"narration": narration}, warnings
+
+
+def camera_move(move: Any) -> CameraMove | None:
+    """A clip's camera move (its ``move`` metadata, videos_agent.py) for the assembler, its
+    keyframe found by content in this workspace; None when there is none, or no keyframe."""
+    from sparkle_motion.artifacts import suffix_for
+    from sparkle_motion.workspace import get_workspace
+
+    if not isinstance(move, dict) or not _SHA256.fullmatch(str(move.get("keyframe_sha256"))):
+        return None
+    media_type = str(move.get("keyframe_media_type") or "image/png")
+    path = get_workspace().blob_path(str(move["keyframe_sha256"]), suffix_for(media_type))
+    if not path.is_file():
+        return None
+    return CameraMove(
+        keyframe=path.as_uri(), media_type=media_type, motion=move["motion"],
+        travel=move["travel"], frames=move["frames"], fps=move["fps"],
+    )  # fmt: skip
 
 
 def _qa_measurements() -> Path:

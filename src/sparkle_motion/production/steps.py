@@ -138,9 +138,11 @@ def _call_video(
     from sparkle_motion import videos_agent
     from sparkle_motion.types import VideoOpts
 
+    opts = dict(opts)
+    proxy = bool(opts.pop("proxy", False))
     starts = [inputs[f"start_frames[{i}]"].path for i in range(len(step.start_frames))]
     ends = [inputs[f"end_frames[{i}]"].path for i in range(len(step.end_frames))]
-    return [videos_agent.render_video(starts, ends, step.prompt, VideoOpts(**opts))]
+    return [videos_agent.render_video(starts, ends, step.prompt, VideoOpts(**opts), proxy=proxy)]
 
 
 def _call_lipsync(
@@ -188,6 +190,30 @@ def kind_of(step: Step | str) -> StepKind:
     return KINDS[step if isinstance(step, str) else step.type]
 
 
+_USED: dict[int, tuple[MoviePlan, frozenset[str]]] = {}
+
+
+def _used_outputs(plan: MoviePlan) -> frozenset[str]:
+    """Ids of the steps whose output another step uses (once per plan, not once per step)."""
+    hit = _USED.get(id(plan))
+    if hit is None or hit[0] is not plan:
+        if len(_USED) >= 8:
+            _USED.clear()
+        hit = (plan, frozenset(d for deps in plan.dependencies().values() for d in deps))
+        _USED[id(plan)] = hit
+    return hit[1]
+
+
+def _moves(tool: str, profile: str) -> bool:
+    """Whether the backend can give a shot as a camera move and a proxy (``MOVES``)."""
+    from sparkle_motion.providers import backend
+
+    try:
+        return bool(getattr(backend(tool, profile), "MOVES", False))
+    except Exception:  # not installed: the step says so when it runs
+        return False
+
+
 def effective_data(
     step: Step, frame: Frame, providers: dict[str, str], plan: MoviePlan | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -207,6 +233,13 @@ def effective_data(
         kind.defaults(step, opts, frame)
     if kind.tool is not None:
         opts.setdefault("seed", cache.derived_seed(data))
+    if (
+        step.type == "video"
+        and plan is not None
+        and step.id not in _used_outputs(plan)
+        and _moves("videos_wan", providers.get("videos_wan", "fixture"))
+    ):  # only the movie shows it: the assembler renders the move at full size
+        opts["proxy"] = True
     resolved: dict[str, Any] = {}
     if step.type == "tts" and step.lines:
         from sparkle_motion.production import dialogue

@@ -57,13 +57,19 @@ def perspective(corner_exprs: dict[str, str]) -> str:
     return f"perspective={body}:interpolation=linear:sense=source:eval=frame"
 
 
-def eased(frames: int) -> str:
+def eased(frames: int, start: int = 0, rate: float = 1.0) -> str:
     """Progress over a shot of ``frames`` frames, easing in and out.
 
     Part linear, part smoothstep: a pure smoothstep starts so slowly that the first half
-    second of a long shot looks frozen.
+    second of a long shot looks frozen. The filter's first frame is the shot's frame
+    ``start``; each filter frame advances the shot by ``rate`` frames (a shot shown slowed
+    or at another frame rate), and past its last frame the shot holds still.
     """
-    t = f"((on-1)/{max(1, frames - 1)})"
+    den = max(1, frames - 1)
+    if start == 0 and rate == 1.0:
+        t = f"((on-1)/{den})"
+    else:
+        t = f"min(1\\,(on{start - 1:+d})*{num(rate)}/{den})"  # the comma escaped for the graph
     return f"(0.4*{t}+0.6*{t}*{t}*(3-2*{t}))"
 
 

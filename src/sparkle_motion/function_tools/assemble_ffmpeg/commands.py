@@ -224,8 +224,22 @@ def _seek(v: Visual, tl: Timeline, played: int) -> tuple[int, float | None]:
     return played, (frame - 0.5) / tl.fps  # halfway before it: no rounding lands earlier
 
 
+def _camera(v: Visual, tl: Timeline, played: int) -> str:
+    """A camera move clip's frames from its played frame ``played`` on (see timeline.Move):
+    the move over its picture, as the clip's backend rendered it, at the clip's own pace
+    (slowed, or at another frame rate, the move slows with it)."""
+    m = v.move
+    assert m is not None
+    rate = m.fps / (tl.fps * v.speed)  # clip frames per movie frame
+    try:
+        return _perspective(moves.corners(m.motion, m.travel, moves.eased(m.frames, played, rate)))
+    except ValueError as exc:
+        raise AssemblyError(str(exc)) from None
+
+
 def _clip_parts(g: _Graph, v: Visual, src: str, lo: int, hi: int, tl: Timeline) -> list[str]:
-    """Visual-local frames [lo, hi) of a clip: pre-roll move, playing, then the held move."""
+    """Visual-local frames [lo, hi) of a clip: pre-roll move, playing, then the held move.
+    A camera move clip's frames are rendered from its picture instead of read from its file."""
     labels = []
     pieces = (
         ("preroll", 0, v.preroll),
@@ -237,25 +251,36 @@ def _clip_parts(g: _Graph, v: Visual, src: str, lo: int, hi: int, tl: Timeline) 
         if s >= e:
             continue
         needed = {"preroll": 0, "play": s - a, "hold": v.play - 1}[what]
-        first, seek_s = _seek(v, tl, needed)
-        k = g.add_input(src, v.media_type, seek_s)
         out = g.label()
-        head = f"[{k}:v]{_clip_prefix(v, tl, first)}"
+        loop = f"loop=loop={e - s - 1}:size=1:start=0"
+        if v.move is not None:  # one picture: every piece starts as that picture
+            k = g.add_input(src, v.move.media_type)
+            head, first = f"[{k}:v]{_cover(tl.width, tl.height)}", 0
+        else:
+            first, seek_s = _seek(v, tl, needed)
+            k = g.add_input(src, v.media_type, seek_s)
+            head = f"[{k}:v]{_clip_prefix(v, tl, first)}"
         if what == "play":
-            g.chains.append(
-                f"{head},trim=start_frame={s - a - first}:end_frame={e - a - first},"
-                f"{_retime(tl.fps)}[{out}]"
+            frames = (
+                f"{loop},{_camera(v, tl, v.skip + needed)}"
+                if v.move is not None
+                else f"trim=start_frame={s - a - first}:end_frame={e - a - first}"
             )
+            g.chains.append(f"{head},{frames},{_retime(tl.fps)}[{out}]")
         else:
             n = b - a
             if what == "preroll":
-                frame = "trim=end_frame=1"
                 corners = move_corners(PREROLL_MOTION, hold_amount(n, tl.fps), s - a - 1, n)
             else:
-                frame = f"trim=start_frame={v.play - 1 - first}"
                 corners = move_corners(v.motion, hold_amount(n, tl.fps), s - a, n)
+            if v.move is not None:  # the clip's frame, rendered once
+                frame = _camera(v, tl, v.skip + needed)
+            elif what == "preroll":
+                frame = "trim=end_frame=1"
+            else:
+                frame = f"trim=start_frame={needed - first}"
             g.chains.append(
-                f"{head},{frame},setpts=PTS-STARTPTS,loop=loop={e - s - 1}:size=1:start=0,"
+                f"{head},{frame},setpts=PTS-STARTPTS,{loop},"
                 f"{_perspective(corners)},{_retime(tl.fps)}[{out}]"
             )
         labels.append(out)

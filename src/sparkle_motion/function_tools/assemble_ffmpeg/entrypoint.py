@@ -507,8 +507,12 @@ class _Layout:
         for v in visuals:
             if v.step_id not in pending:
                 self.files[v.uri] = _input_path(v.uri, roots, f"visual of step {v.step_id!r}")
-            if not commands.supported_media(v.media_type):
-                raise AssemblyError(f"visual of step {v.step_id!r}: unsupported {v.media_type!r}")
+                if v.move is not None:
+                    what = f"keyframe of step {v.step_id!r}"
+                    self.files[v.move.keyframe] = _input_path(v.move.keyframe, roots, what)
+            for media_type in (v.media_type, *([v.move.media_type] if v.move else [])):
+                if not commands.supported_media(media_type):
+                    raise AssemblyError(f"visual of step {v.step_id!r}: unsupported {media_type!r}")
         for n in narrations:
             if n.step_id not in pending:
                 self.files[n.uri] = _input_path(n.uri, roots, f"narration of step {n.step_id!r}")
@@ -560,6 +564,9 @@ class _Layout:
         return self.cache / f"{key}.mp4"
 
     def path_of(self, v: Visual) -> Path:
+        """The file a visual's frames are made from: a camera move's from its picture."""
+        if v.move is not None:
+            return self.files[v.move.keyframe]
         if v.kind != "card":
             return self.files[v.uri]
         if v.text not in self.cards:

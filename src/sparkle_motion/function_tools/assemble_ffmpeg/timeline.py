@@ -54,10 +54,30 @@ MAX_SEGMENT_FRAMES = 96
 """A scene body longer than this (4 s at 24 fps) is encoded as several segments: the pieces
 of the last scene to render then keep both cores busy instead of one, and an edited scene
 is re-encoded on both. Each piece starts with a keyframe; the moves are functions of a
-frame's index within its visual, so the pieces join without a seam."""
+frame's index within its visual, so the pieces join without a seam.
+
+The pieces are cut every ``MAX_SEGMENT_FRAMES`` from the body's start (not into equal
+parts): when an edited narration makes a scene longer or shorter, its first pieces keep
+their frames, so a scene whose pictures do not depend on its length (a camera move clip)
+re-encodes only its end."""
+MIN_PIECE_FRAMES = 24
+"""A body's last piece shorter than this joins the piece before it."""
 MOTIONS = ("zoom_in", "pan_right", "zoom_out", "pan_left", "pan_up", "pan_down")
 HOLD_MOTION = "zoom_in"
 PREROLL_MOTION = "zoom_out"
+
+
+@dataclass(frozen=True)
+class Move:
+    """A clip that is a camera move over one picture (types.CameraMove): its frames are
+    rendered from the picture at the movie's size, not read from the clip's file."""
+
+    keyframe: str
+    media_type: str
+    motion: str
+    travel: float
+    frames: int
+    fps: float
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,7 @@ class Visual:
     play: int = 0
     carries: str | None = None
     source_fps: float | None = None  # a clip's own frame rate, when known
+    move: Move | None = None  # a clip rendered from its picture (then ``uri`` is a proxy)
 
     @property
     def end(self) -> int:
@@ -186,14 +207,13 @@ class Timeline:
 
     def segments(self) -> list[Segment]:
         """Scene bodies and transitions in movie order; together they cover every frame. A
-        body longer than ``MAX_SEGMENT_FRAMES`` comes as several segments of near-equal
-        length."""
+        body longer than ``MAX_SEGMENT_FRAMES`` comes as several segments (``pieces``)."""
         by_index = {t.index: t for t in self.transitions}
         out: list[Segment] = []
         for scene in self.scenes:
             body = scene.frames - scene.cut_in - scene.cut_out
             at = scene.start + scene.cut_in
-            for frames in distribute(body, [1.0] * max(1, -(-body // MAX_SEGMENT_FRAMES))):
+            for frames in pieces(body):
                 out.append(Segment("scene", scene.index, at, frames))
                 at += frames
             t = by_index.get(scene.index)
@@ -220,10 +240,7 @@ class Timeline:
                 "start_frame": s.start,
                 "frames": s.frames,
                 "steps": list(s.step_ids),
-                "visuals": [
-                    {k: v for k, v in asdict(v).items() if k not in ("uri", "media_type")}
-                    for v in s.visuals
-                ],
+                "visuals": [_described(v) for v in s.visuals],
                 "lines": [
                     {"step_id": ln.step_id, "offset_s": round(ln.offset_s, 6)} for ln in s.lines
                 ],
@@ -232,6 +249,14 @@ class Timeline:
             }
             for s in self.scenes
         ]
+
+
+def _described(v: Visual) -> dict[str, Any]:
+    """A visual as JSON-ready data, without the files it is made from."""
+    out = {k: x for k, x in asdict(v).items() if k not in ("uri", "media_type", "move")}
+    if v.move is not None:
+        out["move"] = {k: x for k, x in asdict(v.move).items() if k not in ("keyframe",)}
+    return out
 
 
 # ----------------------------------------------------------------------------- grouping
@@ -273,6 +298,18 @@ def _scenes(
 
 
 # ------------------------------------------------------------------------------ layout
+
+
+def pieces(body: int) -> list[int]:
+    """The lengths of a scene body's segments: ``MAX_SEGMENT_FRAMES`` each from its start,
+    then the rest (joined to the piece before when shorter than ``MIN_PIECE_FRAMES``)."""
+    sizes = [MAX_SEGMENT_FRAMES] * (body // MAX_SEGMENT_FRAMES)
+    rest = body - sum(sizes)
+    if sizes and 0 < rest < MIN_PIECE_FRAMES:
+        sizes[-1] += rest
+    elif rest or not sizes:
+        sizes.append(rest)
+    return sizes
 
 
 def distribute(total: int, weights: Sequence[float]) -> list[int]:
@@ -482,9 +519,13 @@ def _visuals(draft: _Draft, cut_in: int, cut_out: int, fps: int) -> list[Visual]
             motion = _motion(entries[0].visual.step_id, idx)  # type: ignore[union-attr]
             out.append(Visual(v.step_id, "still", v.uri, v.media_type, start, n, motion))
             continue
+        move = None
+        if v.move is not None:
+            m = v.move
+            move = Move(m.keyframe, m.media_type, m.motion, m.travel, m.frames, m.fps)
         clip = Visual(
             v.step_id, "clip", v.uri, v.media_type, start, n, HOLD_MOTION, natural=e.natural,
-            source_fps=v.fps,
+            source_fps=v.fps, move=move,
         )  # fmt: skip
         if e.anchor is not None:
             # lips stay in sync: clip frame k shows at scene frame anchor + k

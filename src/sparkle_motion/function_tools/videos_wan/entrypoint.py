@@ -8,6 +8,11 @@ exactly ``opts["num_frames"]`` frames at ``opts["width"]`` x ``opts["height"]``,
 the call). Out of memory raises ``ModelOOMError``; a transient failure raises a retryable
 SparkleError. A module may define ``FRAME_MULTIPLE``/``FRAME_OFFSET`` (Wan: 4k+1 frames) and
 ``ONE_PASS = True`` (a shot of any length is cheaper in one call than in chunks).
+
+``opts["proxy"]``: only the movie shows the shot. A backend with ``MOVES = True`` may then
+write a small playable proxy and return the shot as a camera move over one keyframe
+(``meta["move"]``: ``keyframe`` path, ``keyframe_media_type``, ``motion``, ``travel``,
+``frames``, ``fps``, ``width``, ``height``), which the assembler renders at full size.
 """
 
 from __future__ import annotations
