@@ -98,9 +98,17 @@ def picks(offset: int, count: int, movie_fps: float, analysis_fps: float) -> np.
     return np.repeat(np.arange(count), np.diff(rounded))
 
 
+ANALYSIS_DECODE = ["-threads", "1", "-skip_loop_filter", "all"]
+"""How the movie's pictures are decoded for QA (input options; the whole movie's decode uses
+them too, so both give the same frames). Without the deblocking filter a segment decodes in
+0.26 instead of 0.45 CPU-s (one thread: 0.40); at the 160x90 analysis size the pictures
+differ from a full decode by 0.19 grey levels on average, a third of one frame's motion."""
+
+
 def _tag(width: int, height: int) -> str:
     """What decides a kept measurement besides the segment's bytes."""
-    what = {"format": FORMAT, "size": [width, height], "scale": "area", "ffmpeg": ffmpeg_version()}
+    what = {"format": FORMAT, "size": [width, height], "scale": "area", "ffmpeg": ffmpeg_version(),
+            "decode": ANALYSIS_DECODE}  # fmt: skip
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -132,7 +140,7 @@ def _decode(piece: Piece, width: int, height: int, work: Path, timeout_s: float)
     raw = work / f"{piece.key}.{uuid.uuid4().hex[:8]}.gray"
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "error",
-        "-an", "-sn", "-dn", "-i", str(piece.path), "-map", "0:v:0",
+        "-an", "-sn", "-dn", *ANALYSIS_DECODE, "-i", str(piece.path), "-map", "0:v:0",
         "-vf", f"scale={width}:{height}:flags=area,format=gray",
         "-f", "rawvideo", "-y", str(raw),
     ]  # fmt: skip

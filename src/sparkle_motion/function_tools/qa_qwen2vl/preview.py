@@ -216,7 +216,7 @@ def _decode(
         return {}
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "verbose",
-        *([] if video else ["-vn", "-sn", "-dn"]),
+        *(pieces.ANALYSIS_DECODE if video else ["-vn", "-sn", "-dn"]),
         "-i", str(path), "-filter_complex", ";".join(chains), *outputs,
     ]  # fmt: skip
     text = run_command(cmd, timeout_s=s["timeout_s"]).stderr
