@@ -77,7 +77,7 @@ _VERSIONS: dict[tuple[str, str], str] = {
     ("qa_qwen2vl", "fixture"): "qa_qwen2vl/fixture@1",
     ("images_sdxl", "preview"): "images_sdxl/preview@3",
     ("images_sdxl", "full"): "images_sdxl/sdxl@1",
-    ("videos_wan", "preview"): "videos_wan/preview@6",
+    ("videos_wan", "preview"): "videos_wan/preview@7",
     ("videos_wan", "full"): "videos_wan/full@1",
     ("lipsync_wav2lip", "preview"): "lipsync_wav2lip/preview@3",
     ("qa_qwen2vl", "preview"): "qa_qwen2vl/preview@1",

@@ -81,7 +81,8 @@ def test_a_proxy_is_a_half_size_clip_of_the_shot_and_names_its_move(tmp_path: Pa
     }  # fmt: skip
     gray = _gray(tmp_path / "proxy.mp4", (W // 2, H // 2))
     assert len(gray) == 40
-    assert (np.abs(np.diff(gray, axis=0)).mean(axis=(1, 2)) > 0.01).all(), "it moves"
+    # lossy: the eased move's first step is below the quantiser, so compare two frames apart
+    assert (np.abs(gray[2:] - gray[:-2]).mean(axis=(1, 2)) > 0.05).all(), "it moves"
 
     full = preview.render([key], [], "a fox", _opts(), tmp_path / "full.mp4")
     assert "move" not in full and (probe(tmp_path / "full.mp4").width, full["width"]) == (W, W)

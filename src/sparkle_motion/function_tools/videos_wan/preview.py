@@ -32,7 +32,7 @@ from sparkle_motion.utils.ffmpeg import (
 from sparkle_motion.utils.run_command import run_command
 
 PROVIDER_ID = "videos_wan/preview"
-VERSION = "6"  # 6: a proxy and the move, for a shot only the movie shows
+VERSION = "7"  # 6: a proxy and the move, for a shot only the movie shows; 7: ultrafast proxy
 ONE_PASS = True  # one ffmpeg pass per shot is cheaper than chunks and a reassembly
 MOVES = True  # describes a shot over one keyframe as a camera move (``opts['proxy']``)
 
