@@ -288,7 +288,8 @@ def test_second_pass_applies_one_gain_then_holds_the_peaks() -> None:
     )
     assert "loudnorm" not in af  # its dynamic mode is not reproducible
     s = " ".join(cmd)
-    assert "-c:a aac -b:a 192k -ar 48000 -ac 2" in s and cmd[-3:] == ["-f", "mp4", "/t/a"]
+    assert "-c:a aac -aac_coder fast -b:a 192k -ar 48000 -ac 2" in s
+    assert cmd[-3:] == ["-f", "mp4", "/t/a"]
     silent = commands.soundtrack_command("ffmpeg", "/t/mix.wav", None, OPTS, 96000, "/t/a")
     assert "volume=" not in " ".join(silent)
 

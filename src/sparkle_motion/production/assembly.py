@@ -31,7 +31,7 @@ from sparkle_motion.types import (
 )
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-ASSEMBLER_VERSION = "assemble_ffmpeg@7"  # 7: the mix measured by the R128 meter
+ASSEMBLER_VERSION = "assemble_ffmpeg@8"  # 7: the mix measured by the R128 meter; 8: aac fast
 Progress = Callable[[float, str], None]
 
 

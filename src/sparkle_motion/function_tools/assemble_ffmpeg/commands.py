@@ -43,6 +43,11 @@ parallel instead, so the cores stay busy."""
 AUDIO_THREADS = 1
 """One thread for the audio encoder (the native AAC encoder has none to give; pinned so that
 a build or codec that has them cannot make the sound depend on the machine's load)."""
+AAC_CODER = "fast"
+"""The native AAC encoder's quantiser search. At our 192 kb/s, ``fast`` kept a 48 s preview
+mix at 58 dB SNR (decoded against the mix) where the default ``twoloop`` kept 36 dB (it
+low-passes and substitutes noise, tuned for low bitrates), in 2.2 instead of 3.3 CPU-s; the
+soundtrack is the longest step of an edited line's re-run."""
 PEAK_LIMIT = 0.79  # -2 dBFS: leaves room for the AAC encoder's overshoot
 SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
 COLOR_TAGS = "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709"
@@ -527,7 +532,7 @@ def parse_ebur128_summary(stderr: str) -> dict[str, float]:
 
 def audio_encode_args(opts: AssembleOpts) -> list[str]:
     return [
-        "-c:a", opts.audio_codec, "-b:a", f"{opts.audio_bitrate_kbps}k",
+        "-c:a", opts.audio_codec, "-aac_coder", AAC_CODER, "-b:a", f"{opts.audio_bitrate_kbps}k",
         "-ar", str(opts.audio_sample_rate), "-ac", "2", "-threads", str(AUDIO_THREADS),
         "-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
     ]  # fmt: skip
