@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,3 +71,20 @@ def parse_srt(text: str) -> list[tuple[float, float, str]]:
             start, end = (seconds(p.strip()) for p in lines[1].split("-->"))
             cues.append((start, end, "\n".join(lines[2:])))
     return cues
+
+
+def render_segment(
+    tl: Any, segment: Any, source: Callable[[Any], str], out: Path, pix_fmt: str = "yuv420p"
+) -> tuple[bytes, list[str]]:
+    """The raw frames one assembly segment renders (before any encoder), and its inputs'
+    arguments: the assembler's own filter graph, run into ``out``."""
+    from sparkle_motion.function_tools.assemble_ffmpeg import commands
+
+    inputs, graph = commands.segment_graph(tl, segment, source)
+    args = [a for one in inputs for a in one]
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", *args, "-filter_complex", graph, "-map", "[out]",
+         "-frames:v", str(segment.frames), "-f", "rawvideo", "-pix_fmt", pix_fmt, str(out)],
+        check=True,
+    )  # fmt: skip
+    return out.read_bytes(), args

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tests.media import render_segment
 
 from sparkle_motion.function_tools.assemble_ffmpeg import AssemblyError
 from sparkle_motion.function_tools.assemble_ffmpeg.entrypoint import (
@@ -423,7 +424,6 @@ def test_a_clip_is_read_from_near_the_frames_a_segment_shows(tmp_path: Path) -> 
     it from the start, and shows exactly the frames the read from the start shows."""
     from dataclasses import replace
 
-    from sparkle_motion.function_tools.assemble_ffmpeg import commands
     from sparkle_motion.function_tools.assemble_ffmpeg.timeline import Timeline, build_timeline
     from sparkle_motion.types import uri_to_path
 
@@ -436,15 +436,7 @@ def test_a_clip_is_read_from_near_the_frames_a_segment_shows(tmp_path: Path) -> 
     paths = {v.step_id: str(uri_to_path(v.uri)) for v in visuals}
 
     def frames(timeline: Timeline) -> tuple[bytes, list[str]]:
-        inputs, graph = commands.segment_graph(timeline, fade, lambda v: paths[v.step_id])
-        out = tmp_path / "frames.yuv"
-        cmd = [ffmpeg_exe(), "-v", "error", "-y"]
-        for args in inputs:
-            cmd += args
-        cmd += ["-filter_complex", graph, "-map", "[out]", "-frames:v", str(fade.frames),
-                "-f", "rawvideo", "-pix_fmt", "yuv420p", str(out)]  # fmt: skip
-        run_command(cmd)
-        return out.read_bytes(), [a for args in inputs for a in args]
+        return render_segment(timeline, fade, lambda v: paths[v.step_id], tmp_path / "f.yuv")
 
     sought, args = frames(tl)
     assert "-ss" in args  # the clip is read from near its end
@@ -466,7 +458,7 @@ def test_a_long_scene_is_encoded_in_pieces_that_join_without_a_seam(
     """A body longer than MAX_SEGMENT_FRAMES comes as pieces cut every MAX_SEGMENT_FRAMES
     that cover it; the frames the pieces render, one after the other, are the frames of
     the whole body."""
-    from sparkle_motion.function_tools.assemble_ffmpeg import commands, timeline
+    from sparkle_motion.function_tools.assemble_ffmpeg import timeline
     from sparkle_motion.types import uri_to_path
 
     visuals = [make_clip("v1", 6.0), make_still("i2", (40, 90, 200))]
@@ -475,16 +467,10 @@ def test_a_long_scene_is_encoded_in_pieces_that_join_without_a_seam(
     paths = {v.step_id: str(uri_to_path(v.uri)) for v in visuals}
 
     def rendered(segments: list, tl: timeline.Timeline) -> bytes:
-        data = b""
-        for seg in segments:
-            inputs, graph = commands.segment_graph(tl, seg, lambda v: paths[v.step_id])
-            out = tmp_path / "piece.yuv"
-            cmd = [ffmpeg_exe(), "-v", "error", "-y", *[a for args in inputs for a in args],
-                   "-filter_complex", graph, "-map", "[out]", "-frames:v", str(seg.frames),
-                   "-f", "rawvideo", "-pix_fmt", "yuv420p", str(out)]  # fmt: skip
-            run_command(cmd)
-            data += out.read_bytes()
-        return data
+        out = tmp_path / "piece.yuv"
+        return b"".join(
+            render_segment(tl, seg, lambda v: paths[v.step_id], out)[0] for seg in segments
+        )
 
     whole_tl = timeline.build_timeline(plan, visuals, lines, OPTS)
     [body] = whole_tl.segments()

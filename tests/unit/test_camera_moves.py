@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from tests.media import render_segment
 
 from sparkle_motion.function_tools.assemble_ffmpeg import commands
 from sparkle_motion.function_tools.assemble_ffmpeg.timeline import build_timeline
@@ -30,7 +31,6 @@ from sparkle_motion.types import (
 )
 from sparkle_motion.utils import moves
 from sparkle_motion.utils.ffmpeg import ffmpeg_exe, probe
-from sparkle_motion.utils.run_command import run_command
 from sparkle_motion.workspace import get_workspace
 
 W, H, FPS = 320, 176, 12
@@ -104,17 +104,11 @@ def _gray(path: Path, size: tuple[int, int]) -> np.ndarray:
 
 def _movie_frames(tl, sources: dict[str, str], out: Path) -> np.ndarray:
     """Every segment of ``tl`` rendered one after the other (raw, before any encoder)."""
-    frames = []
-    for seg in tl.segments():
-        inputs, graph = commands.segment_graph(tl, seg, lambda v: sources[v.step_id])
-        cmd = [ffmpeg_exe(), "-v", "error", "-y"]
-        for args in inputs:
-            cmd += args
-        cmd += ["-filter_complex", graph, "-map", "[out]", "-frames:v", str(seg.frames),
-                "-f", "rawvideo", "-pix_fmt", "gray", str(out)]  # fmt: skip
-        run_command(cmd)
-        frames.append(np.frombuffer(out.read_bytes(), np.uint8).reshape(-1, H, W))
-    return np.concatenate(frames).astype(np.float32)
+    frames = [
+        render_segment(tl, seg, lambda v: sources[v.step_id], out, "gray")[0]
+        for seg in tl.segments()
+    ]
+    return np.frombuffer(b"".join(frames), np.uint8).reshape(-1, H, W).astype(np.float32)
 
 
 def test_the_movie_shows_the_move_as_the_full_clip_shows_it(tmp_path: Path) -> None:
