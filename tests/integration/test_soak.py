@@ -52,6 +52,34 @@ def _finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
     return proc.returncode, err
 
 
+def _newest(store: Store) -> str | None:
+    runs = store.list_runs(limit=1)
+    return runs[0]["run_id"] if runs else None
+
+
+def _started(store: Store, before: str | None) -> str:
+    """The run a command just started, once its record exists (the newest run is no longer
+    ``before``; counting runs does not work: list_runs returns 20 at most)."""
+    deadline = time.monotonic() + 30
+    while (newest := _newest(store)) == before or newest is None:
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.05)
+    return newest
+
+
+def _run_span(store: Store, home: Path, plan: Path, movie: Path, env: dict) -> float:
+    """Seconds an uninterrupted run takes from its record to its exit: the signals are
+    drawn as fractions of it, so they fall inside runs on a fast machine and a slow one."""
+    _forget_cache(store, home)
+    before = _newest(store)
+    proc = cli("run", str(plan), "--profile", "fixture", "-o", str(movie), env=env)
+    _started(store, before)
+    began = time.monotonic()
+    code, err = _finish(proc)
+    assert code == 0, err
+    return time.monotonic() - began
+
+
 @pytest.mark.slow
 def test_interrupted_runs_resume_to_the_same_bytes(tmp_path: Path, sparkle_home: Path) -> None:
     plan = write_plan(tmp_path, plan_data(2))
@@ -71,20 +99,19 @@ def test_interrupted_runs_resume_to_the_same_bytes(tmp_path: Path, sparkle_home:
     rng = random.Random(SEED)
     movie = tmp_path / "movie.mp4"
     seen: dict[str, int] = dict.fromkeys(KINDS, 0)
+    span = _run_span(store, sparkle_home, plan, movie, env)
+    assert movie.read_bytes() == want
     resumes = 0
     point = tries = 0
     while point < POINTS:  # a run that finished before its signal is not a point: draw again
         tries += 1
         assert tries <= 2 * POINTS, f"only {point} of {tries} signals came while a run ran"
         kind = rng.choice(KINDS)
-        at = rng.uniform(0.1, 1.8)
+        at = rng.uniform(0.05, 0.95) * span
         _forget_cache(store, sparkle_home)
-        runs_before = len(store.list_runs())
+        before = _newest(store)
         proc = cli("run", str(plan), "--profile", "fixture", "-o", str(movie), env=env)
-        deadline = time.monotonic() + 30
-        while len(store.list_runs()) == runs_before and time.monotonic() < deadline:
-            time.sleep(0.05)
-        run_id = store.list_runs()[0]["run_id"]
+        run_id = _started(store, before)
         time.sleep(at)
         if proc.poll() is None:
             seen[kind] += 1
