@@ -246,6 +246,8 @@ def test_the_assembler_finds_the_moves_keyframe_by_its_content(tmp_path: Path) -
     found = camera_move(move)
     assert found is not None and uri_to_path(found.keyframe) == key.path
     assert camera_move({**move, "keyframe_sha256": "../../etc/passwd"}) is None
+    assert camera_move({k: v for k, v in move.items() if k != "motion"}) is None
+    assert camera_move({**move, "frames": 0}) is None
     assert camera_move(None) is None
 
     plan = _plan()

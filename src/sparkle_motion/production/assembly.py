@@ -115,10 +115,13 @@ def camera_move(move: Any) -> CameraMove | None:
     path = get_workspace().blob_path(str(move["keyframe_sha256"]), suffix_for(media_type))
     if not path.is_file():
         return None
-    return CameraMove(
-        keyframe=path.as_uri(), media_type=media_type, motion=move["motion"],
-        travel=move["travel"], frames=move["frames"], fps=move["fps"],
-    )  # fmt: skip
+    try:
+        return CameraMove(
+            keyframe=path.as_uri(), media_type=media_type, motion=move["motion"],
+            travel=move["travel"], frames=move["frames"], fps=move["fps"],
+        )  # fmt: skip
+    except (KeyError, ValueError):  # not a move this version wrote
+        return None
 
 
 def _qa_measurements() -> Path:
