@@ -137,8 +137,13 @@ def hold_amount(frames: int, fps: int) -> float:
 def move_corners(motion: str, amount: float, offset: int, den: int) -> dict[str, str]:
     """``perspective`` corner expressions for a move, linear in p = (on + offset) / den
     (``on`` counts from 1 at the filter's first frame)."""
+    return _corners(motion, amount, f"(on{offset:+d})/{max(den, 1)}")
+
+
+def _corners(motion: str, amount: float, p: str) -> dict[str, str]:
+    """moves.corners, an unknown motion refused as an AssemblyError."""
     try:
-        return moves.corners(motion, amount, f"(on{offset:+d})/{max(den, 1)}")
+        return moves.corners(motion, amount, p)
     except ValueError as exc:
         raise AssemblyError(str(exc)) from None
 
@@ -236,10 +241,7 @@ def _camera(v: Visual, tl: Timeline, played: int) -> str:
     m = v.move
     assert m is not None
     rate = m.fps / (tl.fps * v.speed)  # clip frames per movie frame
-    try:
-        return _perspective(moves.corners(m.motion, m.travel, moves.eased(m.frames, played, rate)))
-    except ValueError as exc:
-        raise AssemblyError(str(exc)) from None
+    return _perspective(_corners(m.motion, m.travel, moves.eased(m.frames, played, rate)))
 
 
 def _clip_parts(g: _Graph, v: Visual, src: str, lo: int, hi: int, tl: Timeline) -> list[str]:
